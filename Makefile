@@ -1,0 +1,47 @@
+# ads-actions: `make run` shows the pipeline working, `make test` runs the whole suite.
+# Every target installs what it needs first (apt packages, then the virtualenv), idempotently.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Debian packages the project uses at run or test time (later issues add receivers here).
+APT_PACKAGES := python3-venv python3-dev
+APT_STAMP := $(VENV)/.apt-$(shell echo $(APT_PACKAGES) | md5sum | cut -c1-8)
+PIP_STAMP := $(VENV)/.installed
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: install run test bench check-config clean
+
+install: $(APT_STAMP) $(PIP_STAMP)
+
+# Installs only the packages dpkg does not already have, so a second run costs one dpkg query.
+$(APT_STAMP):
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "apt: installing $$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
+	@touch $@
+
+$(PIP_STAMP): pyproject.toml $(APT_STAMP)
+	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	@touch $@
+
+run: install
+	$(BIN)/ads-actions demo -c examples/actions.yaml
+
+test: install
+	$(BIN)/python -m pytest -q -ra
+
+bench: install
+	$(BIN)/python bench/router.py
+
+check-config: install
+	$(BIN)/ads-actions check-config examples/actions.yaml
+
+clean:
+	rm -rf $(VENV) build *.egg-info var

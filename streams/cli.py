@@ -1,0 +1,150 @@
+"""``ads-actions``: the one command-line entry point."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from pathlib import Path
+
+import click
+
+from .config import ConfigError, Settings, load_settings
+
+
+def _settings_or_exit(path: str) -> Settings:
+    try:
+        return load_settings(path)
+    except ConfigError as exc:
+        for issue in exc.issues:
+            click.echo(issue.format(exc.file), err=True)
+        sys.exit(1)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Turn ADS anomaly events from Kafka into actions."""
+
+
+@main.command()
+@click.option("--port", default=9092, show_default=True, help="TCP port on 127.0.0.1")
+def broker(port: int) -> None:
+    """Run the embedded Kafka-protocol broker (Tansu) in the foreground until Ctrl-C."""
+    from . import broker as embedded
+
+    process = embedded.start(port)
+    click.echo(f"broker ready on 127.0.0.1:{port} (memory-only storage); Ctrl-C stops it", err=True)
+
+    def forward(signum: int, _frame: object) -> None:
+        embedded.stop(process)
+        sys.exit(0)
+
+    signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGTERM, forward)
+    status = process.wait()
+    click.echo(f"broker exited with status {status}", err=True)
+    sys.exit(status or 1)
+
+
+@main.command()
+@click.option("-c", "--config", "config_path", required=True, type=click.Path(dir_okay=False))
+def worker(config_path: str) -> None:
+    """Run the Faust worker: routing agents (and, later, sink agents)."""
+    settings = _settings_or_exit(config_path)
+    from faust import Worker
+
+    from .app import build_app
+    from .metrics import serve
+    from .topics import ensure_topics
+
+    ensure_topics(settings)
+    serve(settings.metrics.host, settings.metrics.port)
+    app = build_app(settings)
+    Path(settings.worker.data_dir).mkdir(parents=True, exist_ok=True)
+    Worker(app, loglevel=settings.worker.log_level, quiet=True).execute_from_commandline()
+
+
+@main.command("check-config")
+@click.argument("config_path", type=click.Path(dir_okay=False))
+def check_config(config_path: str) -> None:
+    """Validate a configuration file; every problem is printed as FILE: path: expected, found."""
+    settings = _settings_or_exit(config_path)
+    kinds = settings.actions.by_kind()
+    actions = sum(len(v) for v in kinds.values())
+    click.echo(f"{config_path}: valid ({len(settings.filters)} filters, {len(settings.perspectives)} "
+               f"perspectives, {actions} actions)")
+
+
+@main.command("route-test")
+@click.option("-c", "--config", "config_path", required=True, type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+@click.argument("event_path", type=click.Path(dir_okay=False, allow_dash=True))
+def route_test(config_path: str, as_json: bool, event_path: str) -> None:
+    """Show the priority an event gets in every perspective and the actions it would reach."""
+    from .events import InvalidEvent, InputLimits, ads_event_from_mapping, decode_json_object, \
+        ids_event_from_mapping, looks_like_ids
+    from .routing import Router
+
+    settings = _settings_or_exit(config_path)
+    data = click.open_file(event_path, "rb").read()
+    limits = InputLimits(settings.input.max_message_bytes, settings.input.max_field_chars,
+                         settings.input.max_targets, settings.input.max_flows)
+    try:
+        obj = decode_json_object(data, limits)
+        event = (ids_event_from_mapping if looks_like_ids(obj) else ads_event_from_mapping)(obj, limits)
+    except InvalidEvent as exc:
+        click.echo(f"{event_path}: invalid event ({exc.reason}): {exc.message}", err=True)
+        sys.exit(1)
+    router = Router(settings)
+    priorities = router.priorities(event)
+    routes = router.routes(event, priorities)
+    result = {name: {"priority": priority.name if priority else None,
+                     "actions": [r.action for r in routes if r.perspective == name]}
+              for name, priority in priorities.items()}
+    if as_json:
+        click.echo(json.dumps({"perspectives": result}, indent=2))
+        return
+    kinds = {r.action: r.kind for r in routes}
+    click.echo(f"event {event.id} ({event.type}, source {event.source}):")
+    for name, outcome in result.items():
+        if outcome["priority"] is None:
+            click.echo(f"  {name}: no rule matches")
+            continue
+        reached = ", ".join(f"{a} ({kinds[a]})" for a in outcome["actions"]) or "no action (below every min_priority)"
+        click.echo(f"  {name}: {outcome['priority']} -> {reached}")
+    if event.is_update:
+        click.echo("  note: this is an event update; the worker skips updates")
+
+
+@main.command()
+@click.option("-c", "--config", "config_path", required=True, type=click.Path(dir_okay=False))
+@click.option("--rate", type=float, default=None, help="events per second (default: as fast as possible)")
+@click.argument("events_path", type=click.Path(dir_okay=False, allow_dash=True))
+def publish(config_path: str, rate: float | None, events_path: str) -> None:
+    """Publish events (one JSON object a line, ADS or IDS) to the input topics."""
+    from rich.progress import Progress
+
+    from .publish import publish_lines
+
+    settings = _settings_or_exit(config_path)
+    with click.open_file(events_path, "rb") as handle:
+        lines = handle.readlines()
+    with Progress(disable=not sys.stderr.isatty(), console=None, transient=False) as progress:
+        task = progress.add_task("publishing", total=len(lines))
+        counts = publish_lines(settings, lines, rate=rate, on_sent=lambda: progress.advance(task))
+    click.echo(f"published {counts.ads} ADS and {counts.ids} IDS events"
+               + (f", and {counts.unparsed} lines that are not JSON objects" if counts.unparsed else "")
+               + f" to {settings.kafka.bootstrap_servers}", err=True)
+
+
+@main.command()
+@click.option("-c", "--config", "config_path", default="examples/actions.yaml", show_default=True,
+              type=click.Path(dir_okay=False))
+@click.option("--events", "event_count", default=2000, show_default=True, help="events to publish")
+@click.option("--rate", default=50.0, show_default=True, help="events per second")
+@click.option("--exit-when-done", is_flag=True, help="stop once every event was processed (for scripts)")
+def demo(config_path: str, event_count: int, rate: float, exit_when_done: bool) -> None:
+    """Start the embedded broker and a worker, publish realistic events and show where they go."""
+    from .demo import run_demo
+
+    sys.exit(run_demo(config_path, event_count=event_count, rate=rate, exit_when_done=exit_when_done))

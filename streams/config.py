@@ -1,0 +1,411 @@
+"""The one typed configuration model, loaded from YAML and validated as a whole.
+
+Every problem is reported, not only the first, as ``FILE: path.in.yaml: what was expected, what
+was found (line N)``; ``ads-actions check-config`` prints them and the worker refuses to start.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationError,
+                      field_validator, model_validator)
+
+from .durations import parse_duration
+from .filters import FilterDefinition, FilterError, compile_filters, parse_entry
+from .priorities import Priority
+
+ENV_BOOTSTRAP = "KAFKA_BOOTSTRAP_SERVERS"
+ENV_METRICS_PORT = "ADS_ACTIONS_METRICS_PORT"
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
+ACTION_KINDS = ("email", "syslog", "snmp", "script", "capture")
+
+
+def _priority(value: Any) -> Priority:
+    if isinstance(value, Priority):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"expected a priority word such as HIGH, found {value!r}")
+    return Priority.parse(value)
+
+
+def _seconds(value: Any) -> float:
+    return parse_duration(value)
+
+
+PriorityField = Annotated[Priority, BeforeValidator(_priority)]
+Seconds = Annotated[float, BeforeValidator(_seconds)]
+Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class KafkaSettings(_Section):
+    bootstrap_servers: str = "127.0.0.1:9092"
+    app_id: Name = "ads-actions"
+    partitions: int = Field(4, ge=1, le=1024, description="partition count of every topic we create")
+    replication_factor: int = Field(1, ge=1, le=16)
+    session_timeout: Seconds = 30.0
+
+
+class ActionTopics(_Section):
+    email: str = "ads.action.email"
+    syslog: str = "ads.action.syslog"
+    snmp: str = "ads.action.snmp"
+    script: str = "ads.action.script"
+    capture: str = "ads.action.capture"
+
+
+class TopicSettings(_Section):
+    events: str = "ads.events"
+    ids_events: str = "ids.events"
+    dead_letter: str = "ads.dead-letter"
+    # Internal: triggers that arrived on a partition other than their event ID's home partition
+    # are forwarded here, so that duplicate detection is partition-local (docs/architecture.md).
+    events_by_id: str = "ads.events.by-id"
+    ids_events_by_id: str = "ids.events.by-id"
+    actions: ActionTopics = ActionTopics()
+
+    @field_validator("*")
+    @classmethod
+    def _topic_name(cls, value: Any) -> Any:
+        if isinstance(value, str) and not re.match(r"^[A-Za-z0-9._-]{1,249}$", value):
+            raise ValueError(f"expected a Kafka topic name (letters, digits, . _ -), found {value!r}")
+        return value
+
+
+class InputSettings(_Section):
+    format: Literal["json", "avro"] = "json"
+    max_message_bytes: int = Field(256 * 1024, ge=1024, le=16 * 1024 * 1024)
+    max_field_chars: int = Field(16 * 1024, ge=64)
+    max_targets: int = Field(4096, ge=1)
+    max_flows: int = Field(1000, ge=0)
+    dedup_retention: Seconds = 7 * 86400.0
+
+
+class MetricsSettings(_Section):
+    host: str = "0.0.0.0"
+    port: int = Field(9464, ge=0, le=65535, description="0 disables the endpoint")
+
+
+class WorkerSettings(_Section):
+    batch_size: int = Field(1000, ge=1, le=100_000)
+    batch_timeout: Seconds = 0.05
+    data_dir: str = "var/worker"
+    log_level: Literal["debug", "info", "warn", "error"] = "info"
+
+
+def _filter_shorthand(value: Any) -> Any:
+    # A bare list is the common case: a set of networks.
+    return {"networks": value} if isinstance(value, list) else value
+
+
+class FilterSpec(_Section):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    networks: list[str] | None = None
+    union: list[str] | None = Field(None, min_length=1)
+    difference: list[str] | None = Field(None, min_length=2)
+    not_: str | None = Field(None, alias="not")
+
+    @field_validator("networks")
+    @classmethod
+    def _entries(cls, entries: list[str] | None) -> list[str] | None:
+        for index, entry in enumerate(entries or []):
+            try:
+                parse_entry(entry)
+            except ValueError as exc:
+                raise ValueError(f"item {index}: expected an address, CIDR network or range a-b, "
+                                 f"found {entry!r} ({exc})") from None
+        return entries
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> "FilterSpec":
+        shapes = [n for n in ("networks", "union", "difference", "not_") if getattr(self, n) is not None]
+        if len(shapes) != 1:
+            found = ", ".join(s.rstrip("_") for s in shapes) or "none"
+            raise ValueError(f"expected exactly one of networks, union, difference, not; found {found}")
+        return self
+
+    def definition(self) -> FilterDefinition:
+        return FilterDefinition(
+            networks=tuple(self.networks) if self.networks is not None else None,
+            union=tuple(self.union) if self.union is not None else None,
+            difference=tuple(self.difference) if self.difference is not None else None,
+            inverse_of=self.not_,
+        )
+
+
+class Rule(_Section):
+    types: list[Annotated[str, Field(pattern=r"^[A-Z0-9_]{1,32}$")]] = Field(min_length=1)
+    priority: PriorityField
+    subtypes: list[str] = []
+    method_instances: list[str] = []
+    data_feeds: list[str] = []
+    source: str | None = None
+    target: str | None = None
+
+
+class Perspective(_Section):
+    id: int = Field(ge=0, description="the perspective ID carried in CEF cn3 and routed messages")
+    description: str = ""
+    rules: list[Rule] = Field(min_length=1)
+
+
+class Action(_Section):
+    """What every action has; each later sink adds its own settings in a subclass."""
+
+    name: Name
+    perspective: str
+    active: bool = True
+    min_priority: PriorityField = Priority.INFORMATION
+
+
+class EmailAction(Action):
+    pass
+
+
+class SyslogAction(Action):
+    pass
+
+
+class SnmpAction(Action):
+    pass
+
+
+class ScriptAction(Action):
+    pass
+
+
+class CaptureAction(Action):
+    pass
+
+
+class ActionsSettings(_Section):
+    email: list[EmailAction] = []
+    syslog: list[SyslogAction] = []
+    snmp: list[SnmpAction] = []
+    script: list[ScriptAction] = []
+    capture: list[CaptureAction] = []
+
+    def by_kind(self) -> dict[str, list[Action]]:
+        return {kind: list(getattr(self, kind)) for kind in ACTION_KINDS}
+
+
+class Settings(_Section):
+    kafka: KafkaSettings = KafkaSettings()
+    topics: TopicSettings = TopicSettings()
+    input: InputSettings = InputSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    worker: WorkerSettings = WorkerSettings()
+    filters: dict[Name, Annotated[FilterSpec, BeforeValidator(_filter_shorthand)]] = {}
+    perspectives: dict[Name, Perspective] = Field(min_length=1)
+    actions: ActionsSettings = ActionsSettings()
+
+
+@dataclass(frozen=True)
+class ConfigIssue:
+    path: str
+    message: str
+    line: int | None = None
+
+    def format(self, file: str) -> str:
+        where = f" (line {self.line})" if self.line else ""
+        return f"{file}: {self.path or '(top level)'}: {self.message}{where}"
+
+
+class ConfigError(Exception):
+    def __init__(self, file: str, issues: list[ConfigIssue]):
+        self.file = file
+        self.issues = issues
+        super().__init__("\n".join(issue.format(file) for issue in issues))
+
+
+class _LineTrackingLoader(yaml.SafeLoader):
+    """Refuses duplicate keys (PyYAML would silently keep the last) and remembers line numbers."""
+
+
+def _construct_mapping(loader: _LineTrackingLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    mapping: dict[Any, Any] = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if key in mapping:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"expected unique keys, found {key!r} twice", key_node.start_mark)
+        mapping[key] = loader.construct_object(value_node, deep=True)
+    return mapping
+
+
+_LineTrackingLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _line_index(node: yaml.Node | None, path: tuple[str, ...] = (), index: dict | None = None) -> dict:
+    """Map every dotted path in the document to the 1-based line where its value starts."""
+    index = {} if index is None else index
+    if node is None:
+        return index
+    index[".".join(path)] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            index[".".join(path + (str(key_node.value),))] = key_node.start_mark.line + 1
+            _line_index(value_node, path + (str(key_node.value),), index)
+    elif isinstance(node, yaml.SequenceNode):
+        for position, item in enumerate(node.value):
+            _line_index(item, path + (str(position),), index)
+    return index
+
+
+def _pydantic_message(error: dict[str, Any]) -> str:
+    kind, message = error["type"], error["msg"]
+    found = error.get("input")
+    if kind == "missing":
+        return "expected this setting, found nothing"
+    if kind == "extra_forbidden":
+        return f"expected no such setting (misspelt?), found {error['loc'][-1]!r}"
+    if kind == "value_error":
+        return message.removeprefix("Value error, ")
+    if message.startswith("Input should be "):
+        message = "expected " + message.removeprefix("Input should be ")
+    elif not message.startswith("expected"):
+        message = "expected a valid value: " + message[0].lower() + message[1:]
+    shown = repr(found) if not isinstance(found, (dict, list)) else f"a {type(found).__name__}"
+    return f"{message}, found {shown}"
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _raw_filter_definitions(raw_filters: dict[str, Any]) -> dict[str, FilterDefinition]:
+    """Filter shapes from the raw document, enough to find unknown references and cycles even
+    when other parts of the file fail validation (their errors are reported separately)."""
+    def names(spec: dict[str, Any], key: str) -> tuple[str, ...] | None:
+        return tuple(str(n) for n in spec[key]) if isinstance(spec.get(key), list) else None
+
+    definitions = {}
+    for name, spec in raw_filters.items():
+        spec = _filter_shorthand(spec)
+        if not isinstance(spec, dict):
+            continue
+        # Addresses are validated by the model; an empty set is enough to check references.
+        definitions[str(name)] = FilterDefinition(
+            networks=() if "networks" in spec else None,
+            union=names(spec, "union"), difference=names(spec, "difference"),
+            inverse_of=str(spec["not"]) if isinstance(spec.get("not"), str) else None)
+    return definitions
+
+
+def _cross_checks(raw: dict[str, Any]) -> list[ConfigIssue]:
+    """References between sections (filters, perspectives, action names, perspective IDs), checked
+    on the raw document so they are reported together with every other error."""
+    issues: list[ConfigIssue] = []
+    filters = _mapping(raw.get("filters"))
+    try:
+        compile_filters(_raw_filter_definitions(filters))
+    except FilterError as exc:
+        issues.append(ConfigIssue(f"filters.{exc.name}.{exc.field}", exc.message))
+    perspectives = _mapping(raw.get("perspectives"))
+    seen_ids: dict[Any, str] = {}
+    for name, perspective in perspectives.items():
+        perspective = _mapping(perspective)
+        if "id" in perspective and perspective["id"] in seen_ids:
+            issues.append(ConfigIssue(f"perspectives.{name}.id", f"expected a unique perspective ID, found "
+                                      f"{perspective['id']} also used by {seen_ids[perspective['id']]!r}"))
+        if isinstance(perspective.get("id"), int):
+            seen_ids.setdefault(perspective["id"], name)
+        rules = perspective.get("rules") if isinstance(perspective.get("rules"), list) else []
+        for position, rule in enumerate(rules):
+            for side in ("source", "target"):
+                reference = _mapping(rule).get(side)
+                if isinstance(reference, str) and reference not in filters:
+                    known = ", ".join(sorted(filters)) or "none defined"
+                    issues.append(ConfigIssue(f"perspectives.{name}.rules.{position}.{side}",
+                                              f"expected the name of a filter ({known}), found {reference!r}"))
+    seen_actions: dict[str, str] = {}
+    actions = _mapping(raw.get("actions"))
+    for kind in ACTION_KINDS:
+        entries = actions.get(kind) if isinstance(actions.get(kind), list) else []
+        for position, action in enumerate(entries):
+            action, path = _mapping(action), f"actions.{kind}.{position}"
+            reference = action.get("perspective")
+            if isinstance(reference, str) and reference not in perspectives:
+                known = ", ".join(sorted(perspectives)) or "none defined"
+                issues.append(ConfigIssue(f"{path}.perspective", f"expected the name of a perspective "
+                                          f"({known}), found {reference!r}"))
+            name = action.get("name")
+            if isinstance(name, str) and name in seen_actions:
+                issues.append(ConfigIssue(f"{path}.name", f"expected a unique action name, found "
+                                          f"{name!r} also used at {seen_actions[name]}"))
+            if isinstance(name, str):
+                seen_actions.setdefault(name, path)
+    return issues
+
+
+def _environment_overrides(raw: dict[str, Any]) -> list[ConfigIssue]:
+    issues = []
+    if os.environ.get(ENV_BOOTSTRAP):
+        raw.setdefault("kafka", {})["bootstrap_servers"] = os.environ[ENV_BOOTSTRAP]
+    port = os.environ.get(ENV_METRICS_PORT)
+    if port:
+        if port.isdigit():
+            raw.setdefault("metrics", {})["port"] = int(port)
+        else:
+            issues.append(ConfigIssue(f"metrics.port (from ${ENV_METRICS_PORT})",
+                                      f"expected a port number, found {port!r}"))
+    return issues
+
+
+def parse_settings(text: str, file: str = "<config>") -> Settings:
+    """Validate YAML text; raises ConfigError listing every problem found."""
+    try:
+        node = yaml.compose(text, Loader=_LineTrackingLoader)
+        raw = yaml.load(text, Loader=_LineTrackingLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(file, [ConfigIssue("(yaml)", f"expected valid YAML, found {problem}",
+                                             mark.line + 1 if mark else None)]) from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(file, [ConfigIssue("", f"expected a mapping of sections, found {type(raw).__name__}")])
+    lines = _line_index(node)
+    issues = _environment_overrides(raw)
+    settings = None
+    try:
+        settings = Settings.model_validate(raw)
+    except ValidationError as exc:
+        for error in exc.errors():
+            path = ".".join(str(part) for part in error["loc"] if not str(part).startswith("function-"))
+            issues.append(ConfigIssue(path, _pydantic_message(error)))
+    issues += _cross_checks(raw)
+    if issues:
+        raise ConfigError(file, [ConfigIssue(i.path, i.message, _nearest_line(lines, i.path)) for i in issues])
+    assert settings is not None
+    return settings
+
+
+def _nearest_line(lines: dict[str, int], path: str) -> int | None:
+    parts = path.split(".")
+    while parts:
+        if ".".join(parts) in lines:
+            return lines[".".join(parts)]
+        parts.pop()
+    return None
+
+
+def load_settings(path: str | os.PathLike[str]) -> Settings:
+    file = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(file, [ConfigIssue("", f"expected a readable UTF-8 YAML file, found: {exc}")]) from None
+    return parse_settings(text, file)

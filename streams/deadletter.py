@@ -1,0 +1,47 @@
+"""Dead-letter messages: the original bytes plus headers saying why and where from.
+
+The same header set serves input that could not be parsed (stage ``input``) and, in the sink
+pipeline, deliveries that failed after their last try, so one consumer can read and re-drive both.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+HEADER_REASON = "ads-dlq-reason"
+HEADER_DETAIL = "ads-dlq-detail"
+HEADER_STAGE = "ads-dlq-stage"
+HEADER_SOURCE_TOPIC = "ads-dlq-source-topic"
+HEADER_SOURCE_PARTITION = "ads-dlq-source-partition"
+HEADER_SOURCE_OFFSET = "ads-dlq-source-offset"
+HEADER_TIME = "ads-dlq-time"
+HEADER_TRUNCATED_FROM = "ads-dlq-truncated-from"
+
+MAX_DETAIL_BYTES = 1024
+
+
+def dead_letter_headers(*, reason: str, detail: str, stage: str, topic: str, partition: int, offset: int,
+                        now: datetime | None = None) -> list[tuple[str, bytes]]:
+    when = (now or datetime.now(timezone.utc)).isoformat(timespec="milliseconds")
+    return [
+        (HEADER_REASON, reason.encode()),
+        (HEADER_DETAIL, detail.encode("utf-8", "backslashreplace")[:MAX_DETAIL_BYTES]),
+        (HEADER_STAGE, stage.encode()),
+        (HEADER_SOURCE_TOPIC, topic.encode()),
+        (HEADER_SOURCE_PARTITION, str(partition).encode()),
+        (HEADER_SOURCE_OFFSET, str(offset).encode()),
+        (HEADER_TIME, when.encode()),
+    ]
+
+
+def bounded_payload(original: bytes, limit: int) -> tuple[bytes, list[tuple[str, bytes]]]:
+    """The original bytes, cut to ``limit`` (an oversized input must not also break the DLQ write)."""
+    if len(original) <= limit:
+        return original, []
+    return original[:limit], [(HEADER_TRUNCATED_FROM, str(len(original)).encode())]
+
+
+def headers_dict(headers: object) -> dict[str, str]:
+    """Kafka headers from any client (list of pairs, or mapping) as text, for display and tests."""
+    items = headers.items() if isinstance(headers, dict) else (headers or [])
+    return {key: (value or b"").decode("utf-8", "replace") for key, value in items}

@@ -1,0 +1,35 @@
+"""Creating the topics with the configured partition count before anything produces to them.
+
+A producer's auto-create would use the broker's default partition count; Faust then refuses a
+table whose changelog does not match its source topic, and keys would no longer be co-partitioned.
+"""
+
+from __future__ import annotations
+
+from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka import KafkaException
+
+from .config import Settings
+
+
+def all_topic_names(settings: Settings) -> list[str]:
+    topics = settings.topics
+    return [topics.events, topics.ids_events, topics.dead_letter, topics.events_by_id,
+            topics.ids_events_by_id, *topics.actions.model_dump().values()]
+
+
+def ensure_topics(settings: Settings, timeout: float = 30.0) -> None:
+    """Create missing topics; existing ones are left as they are."""
+    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap_servers, "log_level": 0})
+    existing = set(admin.list_topics(timeout=timeout).topics)
+    missing = [NewTopic(name, num_partitions=settings.kafka.partitions,
+                        replication_factor=settings.kafka.replication_factor)
+               for name in all_topic_names(settings) if name not in existing]
+    if not missing:
+        return
+    for name, future in admin.create_topics(missing, operation_timeout=timeout).items():
+        try:
+            future.result(timeout)
+        except KafkaException as exc:
+            if exc.args[0].code() != exc.args[0].TOPIC_ALREADY_EXISTS:
+                raise

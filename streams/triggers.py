@@ -1,0 +1,155 @@
+"""What the routing agent does with a batch of input messages, free of Faust and Kafka I/O:
+validate, dead-letter, forward to the event ID's home partition, skip updates and duplicates,
+evaluate every perspective and build the routed messages.
+
+The agent (streams/app.py) sends the returned messages, waits for the broker to acknowledge them,
+and only then records the event IDs as routed: a crash in between re-routes the batch (sinks are
+idempotent per action and event ID) rather than losing it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Callable, Mapping, Sequence
+
+from aiokafka.partitioner import murmur2
+
+from .avro_codec import AvroCodec, AvroDecodeError, RoutedActionEncoder
+from .config import Settings
+from .deadletter import bounded_payload, dead_letter_headers
+from .events import (INVALID_AVRO, OVERSIZED, AdsEvent, IdsEvent, InputLimits, InvalidEvent,
+                     ads_event_from_mapping, decode_json_object, ids_event_from_mapping)
+from .metrics import RouterMetrics
+from .routing import Router
+
+ADS = "ads"
+IDS = "ids"
+
+
+@dataclass(frozen=True, slots=True)
+class InputMessage:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp: float | None = None
+
+
+@dataclass(slots=True)
+class Outgoing:
+    topic: str
+    key: bytes | None
+    value: bytes
+    partition: int | None = None
+    headers: list[tuple[str, bytes]] | None = None
+
+
+@dataclass(slots=True)
+class BatchResult:
+    outgoing: list[Outgoing] = field(default_factory=list)
+    # (index of the input message, dedup key): written once the outgoing messages are acknowledged.
+    routed: list[tuple[int, str]] = field(default_factory=list)
+
+
+def home_partition(event_id: int, partitions: int) -> int:
+    """The partition Kafka's default (murmur2) partitioner gives the key ``str(event_id)``."""
+    return (murmur2(str(event_id).encode()) & 0x7FFFFFFF) % partitions
+
+
+def event_key(event_id: int) -> bytes:
+    """The message key producers should use on the input topics (``ads-actions publish`` does)."""
+    return str(event_id).encode()
+
+
+class TriggerProcessor:
+    """One per input kind (ADS or IDS); holds everything compiled from the configuration."""
+
+    def __init__(self, settings: Settings, router: Router, metrics: RouterMetrics, kind: str,
+                 clock: Callable[[], float] = time.time):
+        self.kind = kind
+        self.router = router
+        self.metrics = metrics
+        self.clock = clock
+        self.partitions = settings.kafka.partitions
+        self.retention = settings.input.dedup_retention
+        self.dead_letter_topic = settings.topics.dead_letter
+        self.by_id_topic = settings.topics.events_by_id if kind == ADS else settings.topics.ids_events_by_id
+        self.limits = InputLimits(settings.input.max_message_bytes, settings.input.max_field_chars,
+                                  settings.input.max_targets, settings.input.max_flows)
+        self.encoder = RoutedActionEncoder()
+        self._from_mapping = ads_event_from_mapping if kind == ADS else ids_event_from_mapping
+        self._avro = (AvroCodec("ads_actions.AdsEvent" if kind == ADS else "ads_actions.IdsEvent")
+                      if settings.input.format == "avro" else None)
+
+    def parse(self, data: bytes | None) -> AdsEvent | IdsEvent:
+        if data is None:
+            raise InvalidEvent("undecodable", "expected a message value, found a null (tombstone) value")
+        if self._avro is None:
+            return self._from_mapping(decode_json_object(data, self.limits), self.limits)
+        if len(data) > self.limits.max_message_bytes:
+            raise InvalidEvent(OVERSIZED, f"message of {len(data)} bytes exceeds the limit of "
+                                          f"{self.limits.max_message_bytes} bytes (input.max_message_bytes)")
+        try:
+            record = self._avro.decode(data)
+        except AvroDecodeError as exc:
+            raise InvalidEvent(INVALID_AVRO, str(exc)) from None
+        return self._from_mapping(record, self.limits)
+
+    def process(self, messages: Sequence[InputMessage], routed_ids: Mapping[str, float]) -> BatchResult:
+        """``routed_ids``: dedup key -> time first routed (the Faust table, or a dict in tests)."""
+        result = BatchResult()
+        now = self.clock()
+        routed_at = datetime.fromtimestamp(now, tz=timezone.utc)
+        in_batch: set[str] = set()
+        for index, message in enumerate(messages):
+            self.metrics.child(self.metrics.consumed, message.topic).inc()
+            try:
+                event = self.parse(message.value)
+            except InvalidEvent as invalid:
+                self._dead_letter(result, message, invalid, routed_at)
+                continue
+            if message.topic != self.by_id_topic:
+                home = home_partition(event.id, self.partitions)
+                if message.partition != home:
+                    result.outgoing.append(Outgoing(self.by_id_topic, event_key(event.id), message.value, home))
+                    self.metrics.child(self.metrics.rehomed, message.topic).inc()
+                    continue
+            if event.is_update:
+                self.metrics.child(self.metrics.skipped, "update").inc()
+                continue
+            dedup_key = str(event.id)
+            first_routed = routed_ids.get(dedup_key)
+            if dedup_key in in_batch or (first_routed is not None and now - first_routed < self.retention):
+                self.metrics.child(self.metrics.skipped, "duplicate").inc()
+                continue
+            in_batch.add(dedup_key)
+            self._route(result, event, routed_at)
+            result.routed.append((index, dedup_key))
+        return result
+
+    def _route(self, result: BatchResult, event: AdsEvent | IdsEvent, routed_at: datetime) -> None:
+        priorities = self.router.priorities(event)
+        for perspective, priority in priorities.items():
+            self.metrics.child(self.metrics.matched, perspective, priority.name if priority else "none").inc()
+        routes = self.router.routes(event, priorities)
+        if not routes:
+            self.metrics.unrouted.inc()
+            return
+        body = self.encoder.event_body(event)
+        for route in routes:
+            result.outgoing.append(Outgoing(route.topic, route.message_key(event),
+                                            self.encoder.encode(route, routed_at, body)))
+            self.metrics.child(self.metrics.routed, route.perspective, route.priority.name,
+                               route.action, route.kind).inc()
+
+    def _dead_letter(self, result: BatchResult, message: InputMessage, invalid: InvalidEvent,
+                     now: datetime) -> None:
+        payload, extra = bounded_payload(message.value or b"", self.limits.max_message_bytes)
+        headers = dead_letter_headers(reason=invalid.reason, detail=invalid.message, stage="input",
+                                      topic=message.topic, partition=message.partition,
+                                      offset=message.offset, now=now) + extra
+        result.outgoing.append(Outgoing(self.dead_letter_topic, message.key, payload, None, headers))
+        self.metrics.child(self.metrics.dead_letters, invalid.reason).inc()
