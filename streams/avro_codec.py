@@ -11,8 +11,7 @@ from typing import Any
 
 import fastavro
 
-import schemas
-
+from . import schemas
 from .events import AdsEvent, IdsEvent
 from .routing import Route
 

@@ -140,11 +140,20 @@ def publish(config_path: str, rate: float | None, events_path: str) -> None:
 @main.command()
 @click.option("-c", "--config", "config_path", default="examples/actions.yaml", show_default=True,
               type=click.Path(dir_okay=False))
-@click.option("--events", "event_count", default=2000, show_default=True, help="events to publish")
-@click.option("--rate", default=50.0, show_default=True, help="events per second")
+@click.option("--events", "event_count", default=2000, show_default=True, type=click.IntRange(min=1),
+              help="events to publish")
+@click.option("--rate", default=50.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="events per second")
+@click.option("--seed", default=0, show_default=True, help="seed of the event generator (same seed, same events)")
 @click.option("--exit-when-done", is_flag=True, help="stop once every event was processed (for scripts)")
-def demo(config_path: str, event_count: int, rate: float, exit_when_done: bool) -> None:
+def demo(config_path: str, event_count: int, rate: float, seed: int, exit_when_done: bool) -> None:
     """Start the embedded broker and a worker, publish realistic events and show where they go."""
     from .demo import run_demo
 
-    sys.exit(run_demo(config_path, event_count=event_count, rate=rate, exit_when_done=exit_when_done))
+    sys.exit(run_demo(config_path, event_count=event_count, rate=rate, exit_when_done=exit_when_done,
+                      seed=seed))
+
+
+# `python -m streams.cli` (the demo and the tests start workers this way).
+if __name__ == "__main__":
+    main()

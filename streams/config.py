@@ -155,7 +155,8 @@ class Rule(_Section):
 
 
 class Perspective(_Section):
-    id: int = Field(ge=0, description="the perspective ID carried in CEF cn3 and routed messages")
+    # le: RoutedAction.perspectiveId is an Avro int; a larger ID made encoding every routed message fail.
+    id: int = Field(ge=0, le=2**31 - 1, description="the perspective ID carried in CEF cn3 and routed messages")
     description: str = ""
     rules: list[Rule] = Field(min_length=1)
 
@@ -237,6 +238,11 @@ def _construct_mapping(loader: _LineTrackingLoader, node: yaml.MappingNode) -> d
     mapping: dict[Any, Any] = {}
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
+        try:
+            hash(key)
+        except TypeError:  # a list or mapping as a key (``? [1]``) would escape as TypeError
+            raise yaml.constructor.ConstructorError(
+                None, None, f"expected a scalar key, found a {type(key).__name__}", key_node.start_mark) from None
         if key in mapping:
             raise yaml.constructor.ConstructorError(
                 None, None, f"expected unique keys, found {key!r} twice", key_node.start_mark)
@@ -296,10 +302,16 @@ def _raw_filter_definitions(raw_filters: dict[str, Any]) -> dict[str, FilterDefi
         if not isinstance(spec, dict):
             continue
         # Addresses are validated by the model; an empty set is enough to check references.
-        definitions[str(name)] = FilterDefinition(
+        definition = FilterDefinition(
             networks=() if "networks" in spec else None,
             union=names(spec, "union"), difference=names(spec, "difference"),
             inverse_of=str(spec["not"]) if isinstance(spec.get("not"), str) else None)
+        if not definition.references():
+            # No shape, or one without references (``{}``, ``not: 5``, ``difference: []``): the
+            # model reports it; compile_filters would index an empty reference list (IndexError).
+            # An empty set keeps references to this filter resolvable.
+            definition = FilterDefinition(networks=())
+        definitions[str(name)] = definition
     return definitions
 
 
@@ -308,15 +320,24 @@ def _cross_checks(raw: dict[str, Any]) -> list[ConfigIssue]:
     on the raw document so they are reported together with every other error."""
     issues: list[ConfigIssue] = []
     filters = _mapping(raw.get("filters"))
-    try:
-        compile_filters(_raw_filter_definitions(filters))
-    except FilterError as exc:
-        issues.append(ConfigIssue(f"filters.{exc.name}.{exc.field}", exc.message))
+    definitions = _raw_filter_definitions(filters)
+    while True:
+        try:
+            compile_filters(definitions)
+            break
+        except FilterError as exc:
+            issues.append(ConfigIssue(f"filters.{exc.name}.{exc.field}", exc.message))
+            # compile_filters stops at the first error; every problem must be reported, so the
+            # filter just reported stands in as an empty set (which also breaks its cycle) and the
+            # rest are compiled again. Each round removes one reference-holding filter: it ends.
+            definitions[exc.name] = FilterDefinition(networks=())
     perspectives = _mapping(raw.get("perspectives"))
     seen_ids: dict[Any, str] = {}
     for name, perspective in perspectives.items():
         perspective = _mapping(perspective)
-        if "id" in perspective and perspective["id"] in seen_ids:
+        # Only integer IDs are compared: an unhashable one (``id: [1]``) raised TypeError here;
+        # the model reports its type.
+        if isinstance(perspective.get("id"), int) and perspective["id"] in seen_ids:
             issues.append(ConfigIssue(f"perspectives.{name}.id", f"expected a unique perspective ID, found "
                                       f"{perspective['id']} also used by {seen_ids[perspective['id']]!r}"))
         if isinstance(perspective.get("id"), int):
@@ -351,12 +372,19 @@ def _cross_checks(raw: dict[str, Any]) -> list[ConfigIssue]:
 
 def _environment_overrides(raw: dict[str, Any]) -> list[ConfigIssue]:
     issues = []
+    # A section that is present but not a mapping (``kafka:`` alone is None) is left as it is for
+    # the model to report; assigning into it raised TypeError.
     if os.environ.get(ENV_BOOTSTRAP):
-        raw.setdefault("kafka", {})["bootstrap_servers"] = os.environ[ENV_BOOTSTRAP]
+        kafka = raw.setdefault("kafka", {})
+        if isinstance(kafka, dict):
+            kafka["bootstrap_servers"] = os.environ[ENV_BOOTSTRAP]
     port = os.environ.get(ENV_METRICS_PORT)
     if port:
-        if port.isdigit():
-            raw.setdefault("metrics", {})["port"] = int(port)
+        # isascii: str.isdigit() is also true for "²", which int() rejects with ValueError.
+        if port.isascii() and port.isdigit():
+            metrics = raw.setdefault("metrics", {})
+            if isinstance(metrics, dict):
+                metrics["port"] = int(port)
         else:
             issues.append(ConfigIssue(f"metrics.port (from ${ENV_METRICS_PORT})",
                                       f"expected a port number, found {port!r}"))
@@ -368,7 +396,9 @@ def parse_settings(text: str, file: str = "<config>") -> Settings:
     try:
         node = yaml.compose(text, Loader=_LineTrackingLoader)
         raw = yaml.load(text, Loader=_LineTrackingLoader)
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, ValueError) as exc:
+        # ValueError: PyYAML's scalar constructors raise it, not a YAMLError, for values they
+        # recognise but cannot build (a date 2025-02-30, an integer of more than 4300 digits).
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(file, [ConfigIssue("(yaml)", f"expected valid YAML, found {problem}",

@@ -18,6 +18,9 @@ HEADER_TIME = "ads-dlq-time"
 HEADER_TRUNCATED_FROM = "ads-dlq-truncated-from"
 
 MAX_DETAIL_BYTES = 1024
+# Below Kafka's default message.max.bytes (1 MiB) with room for headers: an oversized input is
+# kept whole when it fits, and cut (saying so in a header) only when the broker would refuse it.
+MAX_PAYLOAD_BYTES = 900 * 1024
 
 
 def dead_letter_headers(*, reason: str, detail: str, stage: str, topic: str, partition: int, offset: int,
@@ -34,8 +37,9 @@ def dead_letter_headers(*, reason: str, detail: str, stage: str, topic: str, par
     ]
 
 
-def bounded_payload(original: bytes, limit: int) -> tuple[bytes, list[tuple[str, bytes]]]:
-    """The original bytes, cut to ``limit`` (an oversized input must not also break the DLQ write)."""
+def bounded_payload(original: bytes, limit: int = MAX_PAYLOAD_BYTES) -> tuple[bytes, list[tuple[str, bytes]]]:
+    """The original bytes, cut to ``limit`` only if needed (an oversized input must not also break
+    the dead-letter write)."""
     if len(original) <= limit:
         return original, []
     return original[:limit], [(HEADER_TRUNCATED_FROM, str(len(original)).encode())]

@@ -217,11 +217,20 @@ class _Reader:
         if not text:
             return "", None
         try:
-            address = ipaddress.ip_address(text)
+            address = _address(text)
         except ValueError:
             raise InvalidEvent(INVALID_VALUE, f"field {names[0]!r}: expected an IPv4 or IPv6 address, "
                                               f"found {text[:64]!r}") from None
         return str(address), address
+
+
+def _address(text: str) -> IPAddress:
+    """``ipaddress`` accepts IPv6 zone IDs (``fe80::1%eth0``) whose text is arbitrary, control
+    characters, commas and all; an event address is a plain address, so a zone ID is refused."""
+    address = ipaddress.ip_address(text)
+    if getattr(address, "scope_id", None) is not None:
+        raise ValueError(f"{text!r} has a zone ID")
+    return address
 
 
 def _describe(value: Any) -> str:
@@ -245,10 +254,14 @@ def parse_time(name: str, value: Any) -> datetime:
         raise InvalidEvent(WRONG_TYPE, f"field {name!r}: expected a time string, found {_describe(value)}")
     try:
         parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
+        parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+        # A time with an offset near year 1 or 9999 (0001-01-01T00:00+01:00) parses but has no UTC
+        # form: it encoded into routed messages that no reader could decode (OverflowError).
+        parsed.astimezone(timezone.utc)
+    except (ValueError, OverflowError):
         raise InvalidEvent(INVALID_VALUE, f"field {name!r}: expected a time such as 2025-05-14 15:10:28, "
                                           f"found {value[:64]!r}") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed
 
 
 def _priority(reader: _Reader) -> Priority | None:
@@ -286,7 +299,7 @@ def _targets(reader: _Reader) -> tuple[tuple[str, ...], tuple[IPAddress, ...]]:
             raise InvalidEvent(WRONG_TYPE, f"field 'targets[{index}]': expected an IP address string, "
                                            f"found {_describe(item)}")
         try:
-            address = ipaddress.ip_address(item.strip())
+            address = _address(item.strip())
         except ValueError:
             raise InvalidEvent(INVALID_VALUE, f"field 'targets[{index}]': expected an IPv4 or IPv6 address, "
                                               f"found {item[:64]!r}") from None
@@ -301,10 +314,15 @@ def _ports(reader: _Reader) -> str:
     value = reader.obj.get(name)
     if value is None or value == "":
         return ""
+    # Numbers are checked as ports (a negative or 2^64 "port" passed), and the joined list is held
+    # to max_field_chars like any text field.
     if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
+        value = [value]
     if isinstance(value, list) and all(isinstance(p, int) and not isinstance(p, bool) for p in value):
-        return ", ".join(str(p) for p in value)
+        for port in value:
+            if not 0 <= port <= 65535:
+                raise InvalidEvent(INVALID_VALUE, f"field {name!r}: expected ports 0-65535, found {port}")
+        return reader.check_text(name, ", ".join(str(p) for p in value), free_text=False)
     if isinstance(value, str):
         return reader.check_text(name, value.strip(), free_text=False)
     raise InvalidEvent(WRONG_TYPE, f"field {name!r}: expected port numbers, found {_describe(value)}")
@@ -324,7 +342,11 @@ def _mitre(reader: _Reader) -> tuple[Mapping[str, Any], ...]:
             raise InvalidEvent(WRONG_TYPE, f"field 'mitreAttack[{index}].tactic': expected an object")
         sub = _Reader(tactic, reader.limits)
         techniques = []
-        for technique in tactic.get("techniques") or []:
+        listed = tactic.get("techniques") or []
+        if not isinstance(listed, list):  # a number here raised TypeError (not iterable)
+            raise InvalidEvent(WRONG_TYPE, f"field 'mitreAttack[{index}].tactic.techniques': "
+                                           "expected a list of objects")
+        for technique in listed:
             if not isinstance(technique, dict):
                 raise InvalidEvent(WRONG_TYPE, f"field 'mitreAttack[{index}].tactic.techniques': "
                                                "expected a list of objects")
@@ -333,6 +355,10 @@ def _mitre(reader: _Reader) -> tuple[Mapping[str, Any], ...]:
         version = item.get("version")
         if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
             raise InvalidEvent(WRONG_TYPE, f"field 'mitreAttack[{index}].version': expected an integer")
+        # The Avro field is an int: a larger version made encoding the routed message raise.
+        if version is not None and not 0 <= version < 2**31:
+            raise InvalidEvent(INVALID_VALUE, f"field 'mitreAttack[{index}].version': expected 0 to "
+                                              f"2^31-1, found {version}")
         tactics.append({"code": sub.text("code"), "name": sub.text("name", free_text=True),
                         "techniques": techniques, "version": version})
     return tuple(tactics)

@@ -147,7 +147,7 @@ class TriggerProcessor:
 
     def _dead_letter(self, result: BatchResult, message: InputMessage, invalid: InvalidEvent,
                      now: datetime) -> None:
-        payload, extra = bounded_payload(message.value or b"", self.limits.max_message_bytes)
+        payload, extra = bounded_payload(message.value or b"")
         headers = dead_letter_headers(reason=invalid.reason, detail=invalid.message, stage="input",
                                       topic=message.topic, partition=message.partition,
                                       offset=message.offset, now=now) + extra

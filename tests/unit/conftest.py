@@ -1,0 +1,15 @@
+"""Unit tests: pure functions only, no broker and no I/O beyond reading files of the repository."""
+
+from __future__ import annotations
+
+import pytest
+
+from streams.config import ENV_BOOTSTRAP, ENV_METRICS_PORT
+
+
+@pytest.fixture(autouse=True)
+def _no_environment_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
+    # parse_settings applies $KAFKA_BOOTSTRAP_SERVERS and $ADS_ACTIONS_METRICS_PORT; the integration
+    # fixtures and developers' shells set them, and unit tests must not depend on that.
+    monkeypatch.delenv(ENV_BOOTSTRAP, raising=False)
+    monkeypatch.delenv(ENV_METRICS_PORT, raising=False)
