@@ -35,13 +35,21 @@ def broker(port: int) -> None:
     process = embedded.start(port)
     click.echo(f"broker ready on 127.0.0.1:{port} (memory-only storage); Ctrl-C stops it", err=True)
 
+    stop_requested = False
+
     def forward(signum: int, _frame: object) -> None:
-        embedded.stop(process)
-        sys.exit(0)
+        # Only forward: the main thread is inside process.wait(), which a wait from this handler
+        # would deadlock on (subprocess holds a lock around waitpid).
+        nonlocal stop_requested
+        stop_requested = True
+        process.send_signal(signal.SIGTERM)
 
     signal.signal(signal.SIGINT, forward)
     signal.signal(signal.SIGTERM, forward)
     status = process.wait()
+    if stop_requested:
+        click.echo("broker stopped", err=True)
+        sys.exit(0)
     click.echo(f"broker exited with status {status}", err=True)
     sys.exit(status or 1)
 
@@ -105,12 +113,12 @@ def route_test(config_path: str, as_json: bool, event_path: str) -> None:
         click.echo(json.dumps({"perspectives": result}, indent=2))
         return
     kinds = {r.action: r.kind for r in routes}
-    click.echo(f"event {event.id} ({event.type}, source {event.source}):")
+    click.echo(f"event {event.id} ({event.type}, source {event.source_ip}):")
     for name, outcome in result.items():
         if outcome["priority"] is None:
             click.echo(f"  {name}: no rule matches")
             continue
-        reached = ", ".join(f"{a} ({kinds[a]})" for a in outcome["actions"]) or "no action (below every min_priority)"
+        reached = ", ".join(f"{a} ({kinds[a]})" for a in outcome["actions"]) or "no action (none active at this priority)"
         click.echo(f"  {name}: {outcome['priority']} -> {reached}")
     if event.is_update:
         click.echo("  note: this is an event update; the worker skips updates")
