@@ -16,7 +16,7 @@ from typing import Callable, Mapping, Sequence
 
 from aiokafka.partitioner import murmur2
 
-from .avro_codec import AvroCodec, AvroDecodeError, RoutedActionEncoder
+from .avro_codec import AvroCodec, AvroDecodeError, RoutedActionEncoder, ads_event_record, ids_event_record
 from .config import Settings
 from .deadletter import bounded_payload, dead_letter_headers
 from .events import (INVALID_AVRO, OVERSIZED, AdsEvent, IdsEvent, InputLimits, InvalidEvent,
@@ -81,19 +81,21 @@ class TriggerProcessor:
                                   settings.input.max_targets, settings.input.max_flows)
         self.encoder = RoutedActionEncoder()
         self._from_mapping = ads_event_from_mapping if kind == ADS else ids_event_from_mapping
-        self._avro = (AvroCodec("ads_actions.AdsEvent" if kind == ADS else "ads_actions.IdsEvent")
-                      if settings.input.format == "avro" else None)
+        self._to_record = ads_event_record if kind == ADS else ids_event_record
+        # The by-ID topic is internal, so it always carries the validated event as Avro.
+        self._internal = AvroCodec("ads_actions.AdsEvent" if kind == ADS else "ads_actions.IdsEvent")
+        self._input_is_avro = settings.input.format == "avro"
 
-    def parse(self, data: bytes | None) -> AdsEvent | IdsEvent:
+    def parse(self, data: bytes | None, topic: str) -> AdsEvent | IdsEvent:
         if data is None:
             raise InvalidEvent("undecodable", "expected a message value, found a null (tombstone) value")
-        if self._avro is None:
+        if not self._input_is_avro and topic != self.by_id_topic:
             return self._from_mapping(decode_json_object(data, self.limits), self.limits)
         if len(data) > self.limits.max_message_bytes:
             raise InvalidEvent(OVERSIZED, f"message of {len(data)} bytes exceeds the limit of "
                                           f"{self.limits.max_message_bytes} bytes (input.max_message_bytes)")
         try:
-            record = self._avro.decode(data)
+            record = self._internal.decode(data)
         except AvroDecodeError as exc:
             raise InvalidEvent(INVALID_AVRO, str(exc)) from None
         return self._from_mapping(record, self.limits)
@@ -107,19 +109,20 @@ class TriggerProcessor:
         for index, message in enumerate(messages):
             self.metrics.child(self.metrics.consumed, message.topic).inc()
             try:
-                event = self.parse(message.value)
+                event = self.parse(message.value, message.topic)
             except InvalidEvent as invalid:
                 self._dead_letter(result, message, invalid, routed_at)
+                continue
+            if event.is_update:  # never acted on, wherever it arrived
+                self.metrics.child(self.metrics.skipped, "update").inc()
                 continue
             if message.topic != self.by_id_topic:
                 home = home_partition(event.id, self.partitions)
                 if message.partition != home:
-                    result.outgoing.append(Outgoing(self.by_id_topic, event_key(event.id), message.value, home))
+                    result.outgoing.append(Outgoing(self.by_id_topic, event_key(event.id),
+                                                    self._internal.encode(self._to_record(event)), home))
                     self.metrics.child(self.metrics.rehomed, message.topic).inc()
                     continue
-            if event.is_update:
-                self.metrics.child(self.metrics.skipped, "update").inc()
-                continue
             dedup_key = str(event.id)
             first_routed = routed_ids.get(dedup_key)
             if dedup_key in in_batch or (first_routed is not None and now - first_routed < self.retention):

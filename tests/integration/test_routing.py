@@ -154,6 +154,8 @@ def test_a_trigger_on_a_foreign_partition_is_routed_once_whatever_its_key(worker
     rehomed = read_topics(kafka_bootstrap, [settings.topics.events_by_id], 2, settle=1.0)
     assert {r.partition for r in rehomed} == {home}
     assert all(r.key == b"401" for r in rehomed)
+    # Internal topics carry the validated event as Avro, whatever the input format.
+    assert {AvroCodec("ads_actions.AdsEvent").decode(r.value)["id"] for r in rehomed} == {event_id}
 
 
 def test_ids_events_reach_script_actions_only(worker, isolated_config, kafka_bootstrap):
