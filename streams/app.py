@@ -118,8 +118,9 @@ def build_app(settings: Settings, *, registry: CollectorRegistry = REGISTRY,
     @app.timer(LAG_SAMPLE_INTERVAL)
     async def sample_consumer_lag() -> None:
         for tp in app.consumer.assignment():
-            if (tp.topic, tp.partition) in last_offsets:
-                lag = app.consumer.highwater(tp) - last_offsets[(tp.topic, tp.partition)] - 1
+            highwater = app.consumer.highwater(tp)  # None until the fetcher has seen the partition
+            if highwater is not None and (tp.topic, tp.partition) in last_offsets:
+                lag = highwater - last_offsets[(tp.topic, tp.partition)] - 1
                 metrics.child(metrics.lag, tp.topic, str(tp.partition)).set(max(0, lag))
 
     return app

@@ -69,7 +69,7 @@ def isolated_config(kafka_bootstrap: str, tmp_path: Path):
             "ids_events_by_id": f"{prefix}.ids.events.by-id",
             "actions": {kind: f"{prefix}.ads.action.{kind}" for kind in ("email", "syslog", "snmp", "script", "capture")},
         }
-        config["metrics"] = {"port": 0}
+        config["metrics"] = sections.get("metrics", {"port": 0})  # no endpoint unless a test asks
         config.setdefault("worker", {})
         config["worker"] = {**config["worker"], "data_dir": str(tmp_path / f"{prefix}-data")}
         path = tmp_path / f"{prefix}.yaml"

@@ -46,16 +46,14 @@ def metric_names_in(expr: str) -> set[str]:
     return names
 
 
+def series_by_family() -> dict[str, set[str]]:
+    """RouterMetrics on a fresh registry: each metric's base name (counters without _total) and
+    the series names a worker exposes for it."""
+    registry = CollectorRegistry()
+    RouterMetrics(registry)
+    return {family.name: {family.name + suffix for suffix in _SERIES_SUFFIXES[family.type]}
+            for family in registry.collect()}
+
+
 def exported_series_names() -> set[str]:
-    """The series names a worker exposes: RouterMetrics registered on a fresh registry."""
-    registry = CollectorRegistry()
-    RouterMetrics(registry)
-    return {family.name + suffix for family in registry.collect()
-            for suffix in _SERIES_SUFFIXES[family.type]}
-
-
-def metric_families() -> set[str]:
-    """The base names of RouterMetrics' metrics (counters without their _total)."""
-    registry = CollectorRegistry()
-    RouterMetrics(registry)
-    return {family.name for family in registry.collect()}
+    return set().union(*series_by_family().values())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .promql import SCRAPE_SERIES, exported_series_names, metric_families, metric_names_in
+from .promql import SCRAPE_SERIES, exported_series_names, metric_names_in, series_by_family
 
 
 def test_lexer_finds_metric_names_and_skips_functions_labels_keywords_and_numbers() -> None:
@@ -23,4 +23,4 @@ def test_exported_names_carry_the_series_suffixes_of_each_metric_type() -> None:
     assert {"ads_actions_dead_letters_total", "ads_actions_routing_latency_seconds_bucket",
             "ads_actions_routing_latency_seconds_count", "ads_actions_consumer_lag_messages"} <= names
     # Counter families are named without _total; the bare name is no series.
-    assert "ads_actions_dead_letters" in metric_families() and "ads_actions_dead_letters" not in names
+    assert "ads_actions_dead_letters" in series_by_family() and "ads_actions_dead_letters" not in names
