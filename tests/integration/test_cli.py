@@ -135,3 +135,29 @@ def test_broker_command_serves_kafka_and_stops_cleanly_on_sigterm():
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def test_publish_sends_ads_and_ids_events_to_their_topics_keyed_by_event_id(isolated_config, kafka_bootstrap,
+                                                                           tmp_path: Path):
+    from streams.config import load_settings
+    from streams.triggers import home_partition
+    from tests.kafka_helpers import read_topics
+
+    config = isolated_config()
+    settings = load_settings(config)
+    events = tmp_path / "events.jsonl"
+    events.write_bytes(b"\n".join(json.dumps(json.loads((EVENTS / name).read_text())).encode()
+                                  for name in ("dos-attack.json", "ids-event.json", "ot-anomaly.json"))
+                       + b"\nnot json at all\n\n")
+    result = ads_actions("publish", "-c", str(config), "--rate", "100", str(events))
+    assert result.returncode == 0, result.stderr
+    assert "published 2 ADS and 1 IDS events, and 1 lines that are not JSON objects" in result.stderr
+    records = read_topics(kafka_bootstrap, [settings.topics.events, settings.topics.ids_events], 4, settle=1.0)
+    keyed = {(r.topic, r.key, r.partition) for r in records if r.key is not None}
+    assert keyed == {
+        (settings.topics.events, b"5102353", home_partition(5102353, settings.kafka.partitions)),
+        (settings.topics.events, b"5102371", home_partition(5102371, settings.kafka.partitions)),
+        (settings.topics.ids_events, b"123456", home_partition(123456, settings.kafka.partitions)),
+    }
+    # A line that is not an event still goes to the ADS topic: the router dead-letters it.
+    assert [(r.topic, r.value) for r in records if r.key is None] == [(settings.topics.events, b"not json at all")]

@@ -35,7 +35,7 @@ ip_text = st.one_of(
 _datetimes = st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30))
 _offsets = st.timedeltas(min_value=timedelta(hours=-23, minutes=-59), max_value=timedelta(hours=23, minutes=59))
 time_value = st.one_of(
-    _datetimes.map(lambda d: d.strftime("%Y-%m-%d %H:%M:%S")),
+    _datetimes.map(lambda d: d.isoformat(sep=" ", timespec="seconds")),
     st.builds(lambda d, o: d.replace(tzinfo=timezone(o)).isoformat(), _datetimes, _offsets),
     st.sampled_from(["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "", "2025-02-30 00:00:00",
                      "yesterday", "2025-05-14T15:10:28Z"]),
@@ -112,7 +112,7 @@ def _objects(fields: dict, required: tuple[str, ...], plausible: dict):
 # Required fields: valid most of the time, so the optional fields behind them get parsed too.
 _valid_id = st.one_of(st.integers(0, 2**63 - 1), st.integers(0, 2**63 - 1), small_int)
 _valid_ip = st.one_of(_ipv4, _ipv6, ip_text)
-_valid_time = st.one_of(_datetimes.map(lambda d: d.strftime("%Y-%m-%d %H:%M:%S")), time_value)
+_valid_time = st.one_of(_datetimes.map(lambda d: d.isoformat(sep=" ", timespec="seconds")), time_value)
 ads_objects = _objects(_ADS_FIELDS, _REQUIRED_ADS, {
     "id": _valid_id, "timestamp": _valid_time, "type": type_code, "source": _valid_ip})
 ids_objects = _objects(_IDS_FIELDS, _REQUIRED_IDS, {
@@ -127,7 +127,7 @@ def is_plain_address(text: str) -> bool:
 # Valid events only (every field optional but well-formed): for properties about what happens to
 # accepted events (routing, encoding), which random values reach only now and then.
 _safe_text = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=20)
-_valid_times = _datetimes.map(lambda d: d.strftime("%Y-%m-%d %H:%M:%S"))
+_valid_times = _datetimes.map(lambda d: d.isoformat(sep=" ", timespec="seconds"))
 _valid_targets = st.one_of(st.lists(st.one_of(_ipv4, _ipv6), max_size=4),
                            st.lists(_ipv4, max_size=4).map(", ".join))
 valid_ads_objects = st.fixed_dictionaries(
