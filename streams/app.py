@@ -117,6 +117,11 @@ def build_app(settings: Settings, *, registry: CollectorRegistry = REGISTRY,
 
     @app.timer(LAG_SAMPLE_INTERVAL)
     async def sample_consumer_lag() -> None:
+        assigned = {(tp.topic, tp.partition) for tp in app.consumer.assignment()}
+        for topic, partition in set(last_offsets) - assigned:
+            # Given away in a rebalance: its lag is now the new owner's to report.
+            del last_offsets[(topic, partition)]
+            metrics.forget(metrics.lag, topic, str(partition))
         for tp in app.consumer.assignment():
             highwater = app.consumer.highwater(tp)  # None until the fetcher has seen the partition
             if highwater is not None and (tp.topic, tp.partition) in last_offsets:

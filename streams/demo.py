@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections import Counter, deque
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -57,14 +57,16 @@ class DemoError(RuntimeError):
     pass
 
 
-@dataclass(frozen=True)
+@dataclass
 class RoutedSample:
+    """One event as routed in one perspective: its priority there and the actions it reached."""
+
     event_id: int
     event_type: str
     source: str
     perspective: str
     priority: str
-    action: str
+    actions: list[str]
 
 
 @dataclass
@@ -74,12 +76,14 @@ class Tally:
     expected: ExpectedCounts
     published: int = 0
     publishing_done: bool = False
+    publishing_error: str = ""
     # (perspective, priority, action) -> routed messages
     routed_messages: Counter = field(default_factory=Counter)
     routed_events: set = field(default_factory=set)
     dead_letters: Counter = field(default_factory=Counter)
     input_dead_letters: int = 0
-    latest: deque = field(default_factory=lambda: deque(maxlen=LATEST_SHOWN))
+    # (event record name, event ID, perspective) -> sample, most recently routed last
+    latest: OrderedDict = field(default_factory=OrderedDict)
     skipped: Counter = field(default_factory=Counter)
     without_action: int = 0
     consumed: int = 0
@@ -100,9 +104,14 @@ class Tally:
         is_ids = record_name.endswith("IdsEvent")
         self.routed_events.add((record_name, event["id"]))
         self.routed_messages[(message["perspective"], message["priority"], message["action"])] += 1
-        self.latest.append(RoutedSample(event["id"], "IDSP" if is_ids else event["type"],
-                                        event["srcIp"] if is_ids else event["source"],
-                                        message["perspective"], message["priority"], message["action"]))
+        key = (record_name, event["id"], message["perspective"])
+        sample = self.latest.pop(key, None) or RoutedSample(
+            event["id"], "IDSP" if is_ids else event["type"], event["srcIp"] if is_ids else event["source"],
+            message["perspective"], message["priority"], [])
+        sample.actions.append(message["action"])
+        self.latest[key] = sample
+        if len(self.latest) > LATEST_SHOWN:
+            self.latest.popitem(last=False)
 
     def record_dead_letter(self, headers: dict[str, str]) -> None:
         self.dead_letters[headers.get(HEADER_REASON, "unknown")] += 1
@@ -201,7 +210,10 @@ def start_publishing(settings: Settings, lines: list[bytes], rate: float, tally:
 
     def publish() -> None:
         remaining = itertools.takewhile(lambda _: not stop.is_set(), lines)
-        publish_lines(settings, remaining, rate=rate, on_sent=count_one)
+        try:
+            publish_lines(settings, remaining, rate=rate, on_sent=count_one)
+        except Exception as exc:  # reported by the main loop, which owns the terminal
+            tally.publishing_error = f"{exc.__class__.__name__}: {exc}"
         tally.publishing_done = True
 
     thread = threading.Thread(target=publish, name="demo-publisher", daemon=True)
@@ -251,13 +263,13 @@ def _run(console: Console, settings: Settings, config_path: str, tally: Tally, l
     with embedded.running(log_path=str(broker_log)) as bootstrap:
         metrics_port = embedded.free_port()
         settings = _with_bootstrap(settings, bootstrap)
+        worker_config = _demo_config(config_path)
         console.print(f"broker: {bootstrap} (embedded, log {broker_log})\n"
-                      f"worker: metrics http://127.0.0.1:{metrics_port}/metrics, log {worker_log}, "
-                      f"config {DEMO_DIR / 'config.yaml'} ({config_path} with kafka.session_timeout "
-                      f"{DEMO_SESSION_TIMEOUT})\n"
+                      f"worker: metrics http://127.0.0.1:{metrics_port}/metrics, log {worker_log}, config "
+                      f"{worker_config} ({config_path} with kafka.session_timeout {DEMO_SESSION_TIMEOUT})\n"
                       f"publishing {len(lines)} events at {rate:g}/s once the worker is ready; Ctrl-C stops",
                       markup=False, highlight=False)
-        worker = WorkerProcess(str(_demo_config(config_path)), bootstrap, metrics_port, worker_log)
+        worker = WorkerProcess(str(worker_config), bootstrap, metrics_port, worker_log)
         try:
             if not worker.wait_ready(stop):
                 return 0
@@ -265,7 +277,7 @@ def _run(console: Console, settings: Settings, config_path: str, tally: Tally, l
             reader = OutputReader(settings)
             publisher = start_publishing(settings, lines, rate, tally, stop)
             try:
-                status = _watch(console, tally, reader, f"http://127.0.0.1:{metrics_port}/metrics",
+                status = _watch(console, tally, reader, worker, f"http://127.0.0.1:{metrics_port}/metrics",
                                 exit_when_done, stop)
             finally:
                 stop.set()
@@ -291,8 +303,8 @@ def _with_bootstrap(settings: Settings, bootstrap: str) -> Settings:
     return settings.model_copy(update={"kafka": settings.kafka.model_copy(update={"bootstrap_servers": bootstrap})})
 
 
-def _watch(console: Console, tally: Tally, reader: OutputReader, metrics_url: str, exit_when_done: bool,
-           stop: threading.Event) -> int:
+def _watch(console: Console, tally: Tally, reader: OutputReader, worker: WorkerProcess, metrics_url: str,
+           exit_when_done: bool, stop: threading.Event) -> int:
     """Reads output and metrics and shows them, live on a terminal, as a line every few seconds
     otherwise; returns the exit status."""
     live = Live(_live_view(tally), console=console, auto_refresh=False) if console.is_terminal else None
@@ -300,6 +312,7 @@ def _watch(console: Console, tally: Tally, reader: OutputReader, metrics_url: st
     settle_deadline = None
     with live or contextlib.nullcontext():
         while not stop.is_set():
+            _check_running(worker, tally)
             reader.read_into(tally, REFRESH_SECONDS)
             now = time.monotonic()
             if now >= next_metrics:
@@ -326,6 +339,13 @@ def _watch(console: Console, tally: Tally, reader: OutputReader, metrics_url: st
     return 0
 
 
+def _check_running(worker: WorkerProcess, tally: Tally) -> None:
+    if worker.process.poll() is not None:
+        raise DemoError(f"the worker exited with status {worker.process.returncode} (see {worker.log_path})")
+    if tally.publishing_error:
+        raise DemoError(f"publishing failed: {tally.publishing_error}")
+
+
 def _check_expected(console: Console, tally: Tally) -> int:
     """Dead letters and skipped events must match what the generator made (1 otherwise)."""
     expected = tally.expected
@@ -334,7 +354,7 @@ def _check_expected(console: Console, tally: Tally) -> int:
             "skipped updates": (tally.skipped["update"], expected.updates)}
     wrong = [f"{name}: {found} (expected {want})" for name, (found, want) in seen.items() if found != want]
     for line in wrong:
-        console.print(f"demo: mismatch, {line}", markup=False)
+        console.print(f"demo: the worker's outcome differs from the generated events: {line}", markup=False)
     return 1 if wrong else 0
 
 
@@ -351,8 +371,8 @@ def _print_summary(console: Console, tally: Tally) -> None:
     reasons = " ".join(f"{reason}={count}" for reason, count in sorted(tally.dead_letters.items()))
     skipped = " ".join(f"{reason}={count}" for reason, count in sorted(tally.skipped.items()))
     console.print(
-        f"summary: published {tally.published} events (generated {expected.triggers} ADS triggers, "
-        f"{expected.ids} IDS, {expected.duplicates} re-sent, {expected.updates} updates, "
+        f"summary: published {tally.published} of {expected.total} generated events ({expected.triggers} "
+        f"ADS triggers, {expected.ids} IDS, {expected.duplicates} re-sent, {expected.updates} updates, "
         f"{expected.malformed} malformed)\n"
         f"routed events: {len(tally.routed_events)} as {sum(tally.routed_messages.values())} messages\n"
         f"routed messages per perspective: {perspectives or 'none'}\n"
@@ -365,8 +385,10 @@ def _print_summary(console: Console, tally: Tally) -> None:
 _PRIORITY_STYLE = {"CRITICAL": "bold red", "HIGH": "red", "MEDIUM": "yellow", "LOW": "cyan", "INFORMATION": "dim"}
 
 
-def _priority_rank(word: str) -> int:
-    return -Priority[word].value if word in Priority.__members__ else 0
+def _routed_row_order(item: tuple[tuple[str, str, str], int]) -> tuple[str, int, str]:
+    """By perspective, the most urgent priority first, then by action."""
+    (perspective, priority, action), _ = item
+    return perspective, -Priority[priority].value if priority in Priority.__members__ else 0, action
 
 
 def _live_view(tally: Tally) -> Group:
@@ -378,6 +400,7 @@ def _totals_table(tally: Tally) -> Table:
     table.add_column(style="bold")
     table.add_column(justify="right")
     rows = [("published", f"{tally.published} / {tally.expected.total}"),
+            ("read by the worker", str(tally.consumed)),
             ("routed (events / messages)", f"{len(tally.routed_events)} / {sum(tally.routed_messages.values())}"),
             ("without action", str(tally.without_action)),
             ("skipped (updates, re-sent)", f"{tally.skipped['update']}, {tally.skipped['duplicate']}"),
@@ -393,8 +416,7 @@ def _routed_table(tally: Tally) -> Table:
     for column in ("perspective", "priority", "action"):
         table.add_column(column)
     table.add_column("messages", justify="right")
-    ordered = sorted(tally.routed_messages.items(), key=lambda item: (item[0][0], _priority_rank(item[0][1]), item[0][2]))
-    for (perspective, priority, action), count in ordered:
+    for (perspective, priority, action), count in sorted(tally.routed_messages.items(), key=_routed_row_order):
         table.add_row(perspective, Text(priority, style=_PRIORITY_STYLE.get(priority, "")), action, str(count))
     for perspective, count in sorted(tally.per_perspective().items()):
         table.add_row(Text(perspective, style="bold"), "", Text("all", style="bold"), Text(str(count), style="bold"))
@@ -412,9 +434,10 @@ def _dead_letter_table(tally: Tally) -> Table:
 
 def _latest_table(tally: Tally) -> Table:
     table = Table(title="Latest routed", title_justify="left")
-    for column in ("id", "type", "source", "perspective", "priority", "action"):
+    for column in ("id", "type", "source", "perspective", "priority", "actions"):
         table.add_column(column)
-    for sample in reversed(tally.latest):
+    for sample in reversed(tally.latest.values()):
         table.add_row(str(sample.event_id), sample.event_type, sample.source, sample.perspective,
-                      Text(sample.priority, style=_PRIORITY_STYLE.get(sample.priority, "")), sample.action)
+                      Text(sample.priority, style=_PRIORITY_STYLE.get(sample.priority, "")),
+                      ", ".join(sorted(sample.actions)))
     return table

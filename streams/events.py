@@ -337,7 +337,10 @@ def _mitre(reader: _Reader) -> tuple[Mapping[str, Any], ...]:
                                        f"{_describe(value)}")
     tactics = []
     for index, item in enumerate(value):
-        tactic = item.get("tactic") or {}
+        # JSON input nests the tactic as the seed shows ({"tactic": {...}, "version": 15}); Avro
+        # input is flat (MitreTactic: code, name, techniques, version), and reading it through
+        # "tactic" silently dropped the code, name and techniques of every Avro event.
+        tactic = (item.get("tactic") or {}) if "tactic" in item else item
         if not isinstance(tactic, dict):
             raise InvalidEvent(WRONG_TYPE, f"field 'mitreAttack[{index}].tactic': expected an object")
         sub = _Reader(tactic, reader.limits)

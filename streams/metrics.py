@@ -49,6 +49,11 @@ class RouterMetrics:
             child = self._children[key] = metric.labels(*labels)
         return child
 
+    def forget(self, metric, *labels: str) -> None:
+        """Drop a label set, so a value that no longer means anything is not exported."""
+        if self._children.pop((metric, labels), None) is not None:
+            metric.remove(*labels)
+
 
 def serve(host: str, port: int) -> None:
     """Expose the global registry over HTTP; port 0 disables it."""

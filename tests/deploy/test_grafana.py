@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import itertools
 
-from .files import DEPLOY, dashboard, dashboard_expressions, provisioned_datasources, yaml_file
+from .files import GRAFANA_PROVISIONING, dashboard, dashboard_expressions, provisioned_datasources, yaml_file
 from .promql import SCRAPE_SERIES, exported_series_names, metric_names_in, series_by_family
 
 GRID_COLUMNS = 24
@@ -71,7 +71,7 @@ def test_dashboard_charts_every_router_metric() -> None:
 
 
 def test_dashboard_provider_is_a_file_provider() -> None:
-    for path in (DEPLOY / "grafana" / "provisioning" / "dashboards").glob("*.yml"):
+    for path in (GRAFANA_PROVISIONING / "dashboards").glob("*.yml"):
         provisioning = yaml_file(path)
         assert provisioning["apiVersion"] == 1
         for provider in provisioning["providers"]:

@@ -14,7 +14,7 @@ import yaml
 
 from streams.config import MetricsSettings, Settings, parse_settings
 
-from .files import (COMPOSE_FILE, DEPLOY, DOCKERFILE, EXAMPLE_CONFIG, KUBERNETES, REPO,
+from .files import (COMPOSE_FILE, DEPLOY, DOCKERFILE, EXAMPLE_CONFIG, GRAFANA_PROVISIONING, KUBERNETES, REPO,
                     WORKER_CONFIG_PATH, WORKER_COMMAND, compose_services, dockerfile_instructions,
                     exec_form, volume_mounts, yaml_documents, yaml_file)
 
@@ -118,11 +118,11 @@ def test_compose_grafana_provisioning_points_at_the_mounted_dashboards_and_prome
                     if target.startswith("/etc/grafana/provisioning/")}
     assert {Path(t).name for t in provisioning} == {"datasources", "dashboards"}
     for kind in ("datasources", "dashboards"):
-        assert provisioning[f"/etc/grafana/provisioning/{kind}"] == DEPLOY / "grafana" / "provisioning" / kind
-    for provider_file in (DEPLOY / "grafana" / "provisioning" / "dashboards").glob("*.yml"):
+        assert provisioning[f"/etc/grafana/provisioning/{kind}"] == GRAFANA_PROVISIONING / kind
+    for provider_file in (GRAFANA_PROVISIONING / "dashboards").glob("*.yml"):
         for provider in yaml_file(provider_file)["providers"]:
             assert mounts[provider["options"]["path"]] == DEPLOY / "grafana" / "dashboards"
-    for datasource_file in (DEPLOY / "grafana" / "provisioning" / "datasources").glob("*.yml"):
+    for datasource_file in (GRAFANA_PROVISIONING / "datasources").glob("*.yml"):
         for source in yaml_file(datasource_file)["datasources"]:
             url = urlsplit(source["url"])
             assert url.hostname in services and url.port == 9090

@@ -487,3 +487,16 @@ def test_from_mapping_accepts_datetimes_as_decoded_from_avro():
 def test_every_reason_code_is_a_short_metric_label():
     assert len(set(REASONS)) == len(REASONS) == 12
     assert all(reason.isidentifier() and reason.islower() for reason in REASONS)
+
+
+def test_mitre_tactics_nested_as_in_json_or_flat_as_in_avro():
+    nested = ads(mitreAttack=SEED_ADS["mitreAttack"]).mitre_attack
+    # Avro records (and our own routed messages) carry the tactic flat; it used to be read through
+    # a "tactic" key it does not have, and came out empty.
+    flat = ads_event_from_mapping({**MINIMAL_ADS, "mitreAttack": [
+        {"code": "TA0008", "name": "Lateral Movement", "techniques": [{"code": "T1570", "name": "Lateral Tool Transfer"}],
+         "version": 15}]}, LIMITS).mitre_attack
+    assert nested == flat == ({"code": "TA0008", "name": "Lateral Movement",
+                               "techniques": [{"code": "T1570", "name": "Lateral Tool Transfer"}], "version": 15},)
+    assert ads(mitreAttack=[{"tactic": None, "version": 1}]).mitre_attack == (
+        {"code": "", "name": "", "techniques": [], "version": 1},)

@@ -4,6 +4,8 @@ the parsers raise anything but InvalidEvent, and whatever they accept is a valid
 from __future__ import annotations
 
 import re
+from dataclasses import replace
+from datetime import timezone
 
 import orjson
 import pytest
@@ -13,7 +15,8 @@ from hypothesis import strategies as st
 from .event_strategies import (ads_objects, ids_objects, is_plain_address, json_values, valid_ads_objects,
                                valid_ids_objects)
 from streams.avro_codec import RoutedActionEncoder
-from streams.events import REASONS, AdsEvent, IdsEvent, InputLimits, InvalidEvent, parse_ads_json, parse_ids_json
+from streams.events import (REASONS, AdsEvent, IdsEvent, InputLimits, InvalidEvent, ads_event_from_mapping,
+                            ids_event_from_mapping, parse_ads_json, parse_ids_json)
 
 # Small limits so that the size checks are reached by generated input too.
 LIMITS = InputLimits(max_message_bytes=4096, max_field_chars=64, max_targets=4, max_flows=3)
@@ -51,11 +54,25 @@ def _outcome(parse, data: bytes, check) -> None:
         assert invalid.message and str(invalid) == invalid.message
         return
     check(event)
-    # Whatever is accepted must also be routable: its Avro encoding must succeed and decode again.
+    # Whatever is accepted must also be routable: its Avro encoding must succeed, decode again, and
+    # read back as Avro input give the same event (times at the millisecond precision of Avro).
     body = ENCODER.event_body(event)
     codec = ENCODER._events[type(event)]
     record = codec.decode(codec.prefix + body[1:])
-    assert record["id"] == event.id
+    if isinstance(event, AdsEvent):
+        expected = replace(event, detected_at=_ms(event.detected_at), first_flow=_ms(event.first_flow))
+        assert ads_event_from_mapping(record, LIMITS) == expected
+    else:
+        expected = replace(event, first_seen=_ms(event.first_seen), last_seen=_ms(event.last_seen))
+        assert ids_event_from_mapping(record, LIMITS) == expected
+
+
+def _ms(moment):
+    # Avro timestamp-millis keeps whole milliseconds of the UTC time.
+    if moment is None:
+        return None
+    utc = moment.astimezone(timezone.utc)
+    return utc.replace(microsecond=utc.microsecond // 1000 * 1000)
 
 
 @pytest.mark.parametrize("parse, check", [(parse_ads_json, _check_ads), (parse_ids_json, _check_ids)])
