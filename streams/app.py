@@ -79,10 +79,11 @@ def build_app(settings: Settings, *, registry: CollectorRegistry = REGISTRY,
             await asyncio.gather(*acknowledgements)
             now = clock()
             for index, key in result.routed:
-                # A Faust table writes its changelog to the partition of the stream's current
-                # event; take_events() hands over many events, so make each one current in turn.
-                stream._set_current_event(events[index])
-                table[key] = now
+                # What Table.__setitem__ does, with the changelog partition named explicitly: it
+                # would take the stream's "current event", which take_events() does not set per
+                # event (and which its buffering callback must keep seeing unchanged).
+                table.data[key] = now
+                table.send_changelog(messages[index].partition, key, now)
             for message in messages:
                 last_offsets[(message.topic, message.partition)] = message.offset
                 if message.timestamp:

@@ -62,16 +62,6 @@ class ExpectedCounts:
     def total(self) -> int:
         return self.triggers + self.duplicates + self.updates + self.ids + self.malformed
 
-    @property
-    def acted_on(self) -> int:
-        """Events the worker evaluates against the perspectives (ADS triggers and IDS events)."""
-        return self.triggers + self.ids
-
-    @property
-    def skipped(self) -> int:
-        """Events the worker reads and deliberately ignores (updates and re-sent triggers)."""
-        return self.duplicates + self.updates
-
 
 @dataclass(frozen=True)
 class CatalogueEntry:
@@ -97,11 +87,12 @@ def load_catalogue(path: Path = CATALOGUE_PATH) -> dict[str, CatalogueEntry]:
 def expected_counts(count: int, *, duplicate_ratio: float = 0.02, malformed_ratio: float = 0.01,
                     ids_ratio: float = 0.02, update_ratio: float = 0.02) -> ExpectedCounts:
     """How many events of each kind ``generate_events`` gives for these arguments."""
-    special = {kind: round(count * ratio) for kind, ratio in (
-        (Kind.DUPLICATE, duplicate_ratio), (Kind.UPDATE, update_ratio),
-        (Kind.IDS, ids_ratio), (Kind.MALFORMED, malformed_ratio))}
-    if any(not 0 <= ratio <= 1 for ratio in (duplicate_ratio, malformed_ratio, ids_ratio, update_ratio)):
-        raise ValueError("expected every ratio between 0 and 1")
+    ratios = {Kind.DUPLICATE: duplicate_ratio, Kind.UPDATE: update_ratio, Kind.IDS: ids_ratio,
+              Kind.MALFORMED: malformed_ratio}
+    if count < 0 or any(not 0 <= ratio <= 1 for ratio in ratios.values()):
+        raise ValueError(f"expected a count of 0 or more and ratios between 0 and 1, found {count} and "
+                         f"{', '.join(str(ratio) for ratio in ratios.values())}")
+    special = {kind: round(count * ratio) for kind, ratio in ratios.items()}
     triggers = count - sum(special.values())
     # Duplicates and updates repeat an earlier trigger, so at least one must come first.
     if triggers < 0 or (triggers == 0 and special[Kind.DUPLICATE] + special[Kind.UPDATE] > 0):
