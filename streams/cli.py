@@ -76,7 +76,17 @@ def worker(config_path: str) -> None:
 @click.argument("config_path", type=click.Path(dir_okay=False))
 def check_config(config_path: str) -> None:
     """Validate a configuration file; every problem is printed as FILE: path: expected, found."""
+    from .event_types import EVENT_TYPE_NAMES, IDS_EVENT_TYPE
+
     settings = _settings_or_exit(config_path)
+    # Not an error (a newer ADS may add detection methods), but a typo here silently never matches.
+    for name, perspective in settings.perspectives.items():
+        for position, rule in enumerate(perspective.rules):
+            for event_type in rule.types:
+                if event_type not in EVENT_TYPE_NAMES and event_type != IDS_EVENT_TYPE:
+                    click.echo(f"{config_path}: perspectives.{name}.rules.{position}.types: note: {event_type!r} "
+                               "is not a detection method ADS 13.0 emits; the rule matches only if ADS sends it",
+                               err=True)
     kinds = settings.actions.by_kind()
     actions = sum(len(v) for v in kinds.values())
     click.echo(f"{config_path}: valid ({len(settings.filters)} filters, {len(settings.perspectives)} "

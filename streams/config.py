@@ -347,7 +347,9 @@ def _cross_checks(raw: dict[str, Any]) -> list[ConfigIssue]:
             for side in ("source", "target"):
                 reference = _mapping(rule).get(side)
                 if isinstance(reference, str) and reference not in filters:
-                    known = ", ".join(sorted(filters)) or "none defined"
+                    # str: YAML keys may be numbers (``1: [...]``, reported by the model), and
+                    # sorting a mix of numbers and strings raised TypeError.
+                    known = ", ".join(sorted(map(str, filters))) or "none defined"
                     issues.append(ConfigIssue(f"perspectives.{name}.rules.{position}.{side}",
                                               f"expected the name of a filter ({known}), found {reference!r}"))
     seen_actions: dict[str, str] = {}
@@ -358,7 +360,7 @@ def _cross_checks(raw: dict[str, Any]) -> list[ConfigIssue]:
             action, path = _mapping(action), f"actions.{kind}.{position}"
             reference = action.get("perspective")
             if isinstance(reference, str) and reference not in perspectives:
-                known = ", ".join(sorted(perspectives)) or "none defined"
+                known = ", ".join(sorted(map(str, perspectives))) or "none defined"  # as for filters
                 issues.append(ConfigIssue(f"{path}.perspective", f"expected the name of a perspective "
                                           f"({known}), found {reference!r}"))
             name = action.get("name")

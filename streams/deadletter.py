@@ -28,13 +28,18 @@ def dead_letter_headers(*, reason: str, detail: str, stage: str, topic: str, par
     when = (now or datetime.now(timezone.utc)).isoformat(timespec="milliseconds")
     return [
         (HEADER_REASON, reason.encode()),
-        (HEADER_DETAIL, detail.encode("utf-8", "backslashreplace")[:MAX_DETAIL_BYTES]),
+        (HEADER_DETAIL, _cut_utf8(detail.encode("utf-8", "backslashreplace"), MAX_DETAIL_BYTES)),
         (HEADER_STAGE, stage.encode()),
         (HEADER_SOURCE_TOPIC, topic.encode()),
         (HEADER_SOURCE_PARTITION, str(partition).encode()),
         (HEADER_SOURCE_OFFSET, str(offset).encode()),
         (HEADER_TIME, when.encode()),
     ]
+
+
+def _cut_utf8(data: bytes, limit: int) -> bytes:
+    """At most ``limit`` bytes, never ending inside a multi-byte character."""
+    return data[:limit].decode("utf-8", "ignore").encode("utf-8")
 
 
 def bounded_payload(original: bytes, limit: int = MAX_PAYLOAD_BYTES) -> tuple[bytes, list[tuple[str, bytes]]]:

@@ -162,11 +162,16 @@ class _Reader:
                 return name, value
         return None
 
-    def integer(self, *names: str, required: bool = False) -> int | None:
+    def _lookup(self, names: tuple[str, ...], required: bool, expected: str) -> tuple[str, Any] | None:
+        """The first of ``names`` that is present, or None; a missing required field raises."""
         found = self._present(names)
+        if found is None and required:
+            raise InvalidEvent(MISSING_FIELD, f"field {names[0]!r}: expected {expected}, found nothing")
+        return found
+
+    def integer(self, *names: str, required: bool = False) -> int | None:
+        found = self._lookup(names, required, "an integer")
         if found is None:
-            if required:
-                raise InvalidEvent(MISSING_FIELD, f"field {names[0]!r}: expected an integer, found nothing")
             return None
         name, value = found
         if isinstance(value, bool) or not isinstance(value, int):
@@ -176,10 +181,8 @@ class _Reader:
         return value
 
     def text(self, *names: str, required: bool = False, free_text: bool = False) -> str:
-        found = self._present(names)
+        found = self._lookup(names, required, "a string")
         if found is None:
-            if required:
-                raise InvalidEvent(MISSING_FIELD, f"field {names[0]!r}: expected a string, found nothing")
             return ""
         name, value = found
         if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -200,10 +203,8 @@ class _Reader:
         return value
 
     def timestamp(self, *names: str, required: bool = False) -> datetime | None:
-        found = self._present(names)
+        found = self._lookup(names, required, "a time")
         if found is None:
-            if required:
-                raise InvalidEvent(MISSING_FIELD, f"field {names[0]!r}: expected a time, found nothing")
             return None
         name, value = found
         if value == "":
@@ -265,18 +266,20 @@ def parse_time(name: str, value: Any) -> datetime:
 
 
 def _priority(reader: _Reader) -> Priority | None:
-    found = reader._present(("priority", "severity"))
-    if found is None:
-        return None
-    name, value = found
-    if not isinstance(value, str):
-        raise InvalidEvent(WRONG_TYPE, f"field {name!r}: expected a priority word, found {_describe(value)}")
-    if not value.strip():
-        return None
-    try:
-        return Priority.parse(value)
-    except ValueError as exc:
-        raise InvalidEvent(UNKNOWN_PRIORITY, f"field {name!r}: {exc}"[:300]) from None
+    """``priority`` or ``severity``; an empty one does not hide the other (ADS writes ``""``)."""
+    for name in ("priority", "severity"):
+        value = reader.obj.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise InvalidEvent(WRONG_TYPE, f"field {name!r}: expected a priority word, found {_describe(value)}")
+        if not value.strip():
+            continue
+        try:
+            return Priority.parse(value)
+        except ValueError as exc:
+            raise InvalidEvent(UNKNOWN_PRIORITY, f"field {name!r}: {exc}"[:300]) from None
+    return None
 
 
 def _targets(reader: _Reader) -> tuple[tuple[str, ...], tuple[IPAddress, ...]]:
@@ -389,7 +392,9 @@ def _flows(reader: _Reader) -> tuple[Mapping[str, str], ...]:
 
 
 def _is_update(obj: Mapping[str, Any]) -> bool:
-    value = obj.get("update", False)
+    value = obj.get("update")
+    if value is None:  # absent or null, like every other optional field
+        return False
     if not isinstance(value, bool):
         raise InvalidEvent(WRONG_TYPE, f"field 'update': expected true or false, found {_describe(value)}")
     return value
@@ -403,6 +408,10 @@ def ads_event_from_mapping(obj: Mapping[str, Any], limits: InputLimits) -> AdsEv
     if not _EVENT_TYPE.match(event_type):
         raise InvalidEvent(INVALID_VALUE, "field 'type': expected a detection method code such as SCANS "
                                           f"(A-Z, 0-9, _), found {event_type[:64]!r}")
+    if event_type == IDS_EVENT_TYPE:
+        # Reserved: an ADS event posing as IDS would reach actions that IDS events never reach.
+        raise InvalidEvent(INVALID_VALUE, f"field 'type': {IDS_EVENT_TYPE} is reserved for IDS events "
+                                          "(on the IDS topic)")
     source, source_ip = reader.ip("source")
     if source_ip is None:
         raise InvalidEvent(MISSING_FIELD, "field 'source': expected an IPv4 or IPv6 address, found nothing")

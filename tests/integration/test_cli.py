@@ -27,6 +27,16 @@ def test_check_config_accepts_the_example():
     assert "valid (5 filters, 2 perspectives, 6 actions)" in result.stdout
 
 
+def test_check_config_notes_event_types_ads_does_not_emit(tmp_path: Path):
+    config = tmp_path / "typo.yaml"
+    config.write_text("perspectives:\n  p:\n    id: 1\n    rules:\n      - {types: [SCANS, SACNS, IDSP], priority: LOW}\n")
+    result = ads_actions("check-config", str(config))
+    assert result.returncode == 0
+    assert result.stderr.splitlines() == [
+        f"{config}: perspectives.p.rules.0.types: note: 'SACNS' is not a detection method ADS 13.0 emits; "
+        "the rule matches only if ADS sends it"]
+
+
 def test_check_config_prints_every_error_with_file_path_expected_and_found(tmp_path: Path):
     broken = tmp_path / "broken.yaml"
     broken.write_text(

@@ -132,7 +132,7 @@ _valid_targets = st.one_of(st.lists(st.one_of(_ipv4, _ipv6), max_size=4),
                            st.lists(_ipv4, max_size=4).map(", ".join))
 valid_ads_objects = st.fixed_dictionaries(
     {"id": st.integers(0, 2**63 - 1), "timestamp": _valid_times, "source": st.one_of(_ipv4, _ipv6),
-     "type": st.sampled_from(["SCANS", "DOS", "HIGHTRANSF", "TOR", "VOIP", "IDSP", "NEWTYPE_1"])},
+     "type": st.sampled_from(["SCANS", "DOS", "HIGHTRANSF", "TOR", "VOIP", "NEWTYPE_1"])},
     optional={
         "firstFlow": _valid_times, "typeDesc": _safe_text, "subtype": st.sampled_from(["", "General", "Slow"]),
         "mitreAttack": st.lists(st.fixed_dictionaries({}, optional={

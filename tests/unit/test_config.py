@@ -7,8 +7,12 @@ import re
 from textwrap import dedent
 
 import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
 
-from streams.config import (ConfigError, ConfigIssue, Settings, load_settings, parse_settings)
+from streams.config import ConfigError, ConfigIssue, Settings, load_settings, parse_settings
 from streams.priorities import Priority
 
 MINIMAL = dedent("""\
@@ -36,25 +40,25 @@ def issues_of(text: str) -> list[str]:
 # --- valid configurations --------------------------------------------------------------------
 
 def test_minimal_configuration_gets_every_default():
-    settings = parse_settings(MINIMAL, "cfg.yaml")
-    assert isinstance(settings, Settings)
-    assert settings.kafka.bootstrap_servers == "127.0.0.1:9092"
-    assert settings.kafka.partitions == 4
-    assert settings.topics.events == "ads.events"
-    assert settings.topics.actions.script == "ads.action.script"
-    assert settings.input.format == "json"
-    assert settings.input.max_message_bytes == 256 * 1024
-    assert settings.input.dedup_retention == 7 * 86400.0
-    assert settings.metrics.port == 9464
-    assert settings.worker.batch_timeout == 0.05
-    assert settings.filters == {}
-    rule = settings.perspectives["security"].rules[0]
+    loaded = parse_settings(MINIMAL, "cfg.yaml")
+    assert isinstance(loaded, Settings)
+    assert loaded.kafka.bootstrap_servers == "127.0.0.1:9092"
+    assert loaded.kafka.partitions == 4
+    assert loaded.topics.events == "ads.events"
+    assert loaded.topics.actions.script == "ads.action.script"
+    assert loaded.input.format == "json"
+    assert loaded.input.max_message_bytes == 256 * 1024
+    assert loaded.input.dedup_retention == 7 * 86400.0
+    assert loaded.metrics.port == 9464
+    assert loaded.worker.batch_timeout == 0.05
+    assert loaded.filters == {}
+    rule = loaded.perspectives["security"].rules[0]
     assert (rule.types, rule.priority, rule.subtypes, rule.source, rule.target) == (["SCANS"], Priority.HIGH, [], None, None)
-    assert settings.actions.by_kind() == {"email": [], "syslog": [], "snmp": [], "script": [], "capture": []}
+    assert loaded.actions.by_kind() == {"email": [], "syslog": [], "snmp": [], "script": [], "capture": []}
 
 
 def test_durations_priorities_and_filter_shorthand_are_converted():
-    settings = parse_settings(MINIMAL + dedent("""\
+    loaded = parse_settings(MINIMAL + dedent("""\
         input: {dedup_retention: 2d}
         worker: {batch_timeout: 250ms}
         kafka: {session_timeout: 1m}
@@ -68,22 +72,22 @@ def test_durations_priorities_and_filter_shorthand_are_converted():
           email:
             - {name: soc, perspective: security, min_priority: informational, active: false}
     """), "cfg.yaml")
-    assert settings.input.dedup_retention == 172800.0
-    assert settings.worker.batch_timeout == 0.25
-    assert settings.kafka.session_timeout == 60.0
-    assert settings.filters["internal"].networks == ["10.0.0.0/8", "fd00::/8", "192.168.0.1-192.168.0.9"]
-    assert settings.filters["staff"].definition().difference == ("internal", "guests")
-    assert settings.filters["everyone"].definition().union == ("internal", "guests")
-    assert settings.filters["external"].definition().inverse_of == "internal"
-    email = settings.actions.email[0]
+    assert loaded.input.dedup_retention == 172800.0
+    assert loaded.worker.batch_timeout == 0.25
+    assert loaded.kafka.session_timeout == 60.0
+    assert loaded.filters["internal"].networks == ["10.0.0.0/8", "fd00::/8", "192.168.0.1-192.168.0.9"]
+    assert loaded.filters["staff"].definition().difference == ("internal", "guests")
+    assert loaded.filters["everyone"].definition().union == ("internal", "guests")
+    assert loaded.filters["external"].definition().inverse_of == "internal"
+    email = loaded.actions.email[0]
     assert (email.name, email.perspective, email.min_priority, email.active) == (
         "soc", "security", Priority.INFORMATION, False)
 
 
 def test_settings_are_frozen():
-    settings = parse_settings(MINIMAL)
-    with pytest.raises(Exception):
-        settings.kafka.partitions = 8  # type: ignore[misc]
+    loaded = parse_settings(MINIMAL)
+    with pytest.raises(ValidationError):
+        loaded.kafka.partitions = 8  # type: ignore[misc]
 
 
 # --- environment overrides -----------------------------------------------------------------------
@@ -91,17 +95,17 @@ def test_settings_are_frozen():
 def test_environment_overrides_bootstrap_servers_and_metrics_port(monkeypatch):
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "broker-1:9092,broker-2:9092")
     monkeypatch.setenv("ADS_ACTIONS_METRICS_PORT", "0")
-    settings = parse_settings(MINIMAL + "kafka: {bootstrap_servers: file:9092, partitions: 2}\nmetrics: {port: 1234}\n")
-    assert settings.kafka.bootstrap_servers == "broker-1:9092,broker-2:9092"
-    assert settings.kafka.partitions == 2  # the rest of the section is kept
-    assert settings.metrics.port == 0
+    loaded = parse_settings(MINIMAL + "kafka: {bootstrap_servers: file:9092, partitions: 2}\nmetrics: {port: 1234}\n")
+    assert loaded.kafka.bootstrap_servers == "broker-1:9092,broker-2:9092"
+    assert loaded.kafka.partitions == 2  # the rest of the section is kept
+    assert loaded.metrics.port == 0
 
 
 def test_empty_environment_variables_do_not_override(monkeypatch):
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "")
     monkeypatch.setenv("ADS_ACTIONS_METRICS_PORT", "")
-    settings = parse_settings(MINIMAL + "kafka: {bootstrap_servers: file:9092}\n")
-    assert (settings.kafka.bootstrap_servers, settings.metrics.port) == ("file:9092", 9464)
+    loaded = parse_settings(MINIMAL + "kafka: {bootstrap_servers: file:9092}\n")
+    assert (loaded.kafka.bootstrap_servers, loaded.metrics.port) == ("file:9092", 9464)
 
 
 @pytest.mark.parametrize("port", ["http", "-1", "9464x", "²"])  # "²".isdigit() is true, int("²") is not
@@ -325,6 +329,20 @@ def test_unhashable_perspective_id_is_a_type_error_not_a_crash():
     assert issues_of(text) == ["cfg.yaml: perspectives.security.id: expected a valid integer, found a list (line 3)"]
 
 
+def test_numeric_yaml_keys_are_reported_not_crashed_on():
+    # Listing the known names sorted a mix of numbers and strings and raised TypeError.
+    text = ("filters: {1: [1.2.3.4], internal: [10.0.0.0/8]}\n"
+            + MINIMAL.replace("priority: HIGH}", "priority: HIGH, source: nowhere}")
+            + "  2: {id: 2, rules: [{types: [DOS], priority: LOW}]}\n"
+            + "actions: {email: [{name: a, perspective: ghost}]}\n")
+    assert issues_of(text) == [
+        "cfg.yaml: filters.1.[key]: expected a valid string, found 1 (line 1)",
+        "cfg.yaml: perspectives.2.[key]: expected a valid string, found 2 (line 7)",
+        "cfg.yaml: perspectives.security.rules.0.source: expected the name of a filter (1, internal), found 'nowhere' (line 6)",
+        "cfg.yaml: actions.email.0.perspective: expected the name of a perspective (2, security), found 'ghost' (line 8)",
+    ]
+
+
 def test_all_errors_of_a_file_are_reported_together():
     text = dedent("""\
         kafka:
@@ -365,3 +383,80 @@ def test_load_settings_reports_an_unreadable_file(tmp_path):
         load_settings(missing)
     assert raised.value.file == str(missing)
     assert raised.value.issues[0].message.startswith("expected a readable UTF-8 YAML file, found: ")
+
+
+# --- property: any document gives Settings or a ConfigError ------------------------------------
+
+_scalars = st.one_of(st.none(), st.booleans(), st.integers(-5, 2**40), st.floats(allow_nan=True),
+                     st.sampled_from(["", "x", "HIGH", "5s", "10.0.0.0/8", "security", "internal", "SCANS", "json"]),
+                     st.text(max_size=8))
+_keys = st.one_of(st.sampled_from(["id", "rules", "types", "priority", "source", "target", "name", "perspective",
+                                   "networks", "union", "difference", "not", "min_priority", "active", "port",
+                                   "bootstrap_servers", "partitions", "dedup_retention", "internal", "security"]),
+                  st.text(max_size=6), st.integers(0, 3))
+_anything = st.recursive(_scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
+                                                           st.dictionaries(_keys, inner, max_size=4)), max_leaves=12)
+_rule = st.fixed_dictionaries({}, optional={"types": st.one_of(st.just(["SCANS"]), _anything),
+                                            "priority": st.one_of(st.just("HIGH"), _anything),
+                                            "source": _anything, "target": _anything, "subtypes": _anything})
+# Well-formed rules and perspectives now and then, so that some documents are valid as a whole.
+_good_rule = st.fixed_dictionaries({"types": st.just(["SCANS"]), "priority": st.sampled_from(["HIGH", "low"])},
+                                   optional={"source": st.sampled_from(["internal", "dmz"]),
+                                             "target": st.sampled_from(["internal", "dmz"])})
+_perspective = st.one_of(
+    st.fixed_dictionaries({"id": st.integers(0, 3), "rules": st.lists(_good_rule, min_size=1, max_size=2)}),
+    st.fixed_dictionaries({}, optional={"id": st.one_of(st.integers(0, 3), _anything),
+                                        "rules": st.one_of(st.lists(st.one_of(_rule, _good_rule), max_size=3),
+                                                           _anything)}))
+_filter = st.one_of(st.lists(st.sampled_from(["10.0.0.0/8", "::1", "1.2.3.4-1.2.3.9", "bad"]), max_size=3),
+                    st.fixed_dictionaries({}, optional={"networks": _anything, "union": _anything,
+                                                        "difference": _anything, "not": _anything}), _anything)
+_action = st.fixed_dictionaries({}, optional={"name": st.one_of(st.sampled_from(["a", "b"]), _anything),
+                                              "perspective": st.one_of(st.sampled_from(["security", "ops"]), _anything),
+                                              "min_priority": _anything, "active": _anything})
+_mostly_valid = st.fixed_dictionaries(
+    {"perspectives": st.dictionaries(st.sampled_from(["security", "ops"]), _perspective.filter(lambda p: "rules" in p),
+                                     min_size=1, max_size=2)},
+    optional={"filters": st.fixed_dictionaries({"internal": st.just(["10.0.0.0/8"]), "dmz": _filter}),
+              "actions": st.fixed_dictionaries({}, optional={"email": st.lists(_action, max_size=2)}),
+              "kafka": st.fixed_dictionaries({}, optional={"partitions": st.integers(0, 3)})})
+_any_shape = st.fixed_dictionaries({}, optional={
+    "kafka": st.one_of(st.fixed_dictionaries({}, optional={"partitions": _anything, "session_timeout": _anything}),
+                       _anything),
+    "input": st.one_of(st.fixed_dictionaries({}, optional={"dedup_retention": _anything, "max_targets": _anything}),
+                       _anything),
+    "metrics": _anything,
+    "filters": st.one_of(st.dictionaries(st.one_of(st.sampled_from(["internal", "dmz", "security"]), _keys),
+                                         _filter, max_size=3), _anything),
+    "perspectives": st.one_of(st.dictionaries(st.sampled_from(["security", "ops"]), _perspective, max_size=2),
+                              st.dictionaries(st.one_of(st.sampled_from(["security", "ops"]), _keys),
+                                              _perspective, max_size=3), _anything),
+    "actions": st.one_of(st.fixed_dictionaries({}, optional={
+        kind: st.one_of(st.lists(_action, max_size=3), _anything) for kind in ("email", "syslog", "script")}),
+        _anything),
+    "unknown": _anything,
+})
+_documents = st.one_of(_mostly_valid, _any_shape)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(document=_documents, port=st.sampled_from([None, "8080", "x", "²"]),
+       bootstrap=st.sampled_from([None, "broker:9092"]))
+def test_any_document_gives_settings_or_a_config_error(document, port, bootstrap):
+    text = yaml.safe_dump(document)
+    try:
+        with pytest.MonkeyPatch.context() as environment:
+            for name, value in (("ADS_ACTIONS_METRICS_PORT", port), ("KAFKA_BOOTSTRAP_SERVERS", bootstrap)):
+                if value is not None:
+                    environment.setenv(name, value)
+            loaded = parse_settings(text, "cfg.yaml")
+    except ConfigError as error:
+        assert error.issues
+        for issue in error.issues:
+            assert issue.format("cfg.yaml").startswith("cfg.yaml: ")
+            assert "expected" in issue.message, issue
+        return
+    assert isinstance(loaded, Settings)
+    assert loaded.perspectives
+    if bootstrap:
+        assert loaded.kafka.bootstrap_servers == bootstrap

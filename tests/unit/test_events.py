@@ -127,6 +127,17 @@ def test_priority_field_wins_over_severity():
     assert ads(priority="LOW", severity="CRITICAL").input_priority is Priority.LOW
 
 
+def test_an_empty_priority_does_not_hide_the_severity():
+    assert ads(priority="", severity="HIGH").input_priority is Priority.HIGH
+    assert ads(priority="", severity="").input_priority is None
+
+
+def test_ads_events_may_not_pose_as_ids_events():
+    rejected = ads_rejected(type="IDSP")
+    assert rejected.reason == "invalid_value"
+    assert "IDSP is reserved for IDS events" in rejected.message
+
+
 @pytest.mark.parametrize("targets, expected", [
     (["10.0.0.1", "10.0.0.2"], ("10.0.0.1", "10.0.0.2")),
     ("10.0.0.1", ("10.0.0.1",)),

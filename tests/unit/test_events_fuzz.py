@@ -101,7 +101,7 @@ def test_random_values_for_every_ids_field(obj):
     _outcome(parse_ids_json, orjson.dumps(obj), _check_ids)
 
 
-@FUZZ
+@settings(FUZZ, max_examples=150)  # two parses per example
 @given(obj=ads_objects, cut=st.integers(min_value=0, max_value=400))
 def test_truncated_and_corrupted_json(obj, cut):
     data = orjson.dumps(obj)

@@ -169,6 +169,13 @@ def test_inverse_of_sets_touching_the_extremes():
     assert edges.inverse() == IpSet(((1, V4_MAX - 1),), ((1, V6_MAX - 1),))
 
 
+def test_inverse_leaves_exactly_the_extreme_addresses_a_set_stops_short_of():
+    inner = ipset_from_entries(["0.0.0.1-255.255.255.254", "::1-ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe"])
+    assert inner.inverse() == IpSet(((0, 0), (V4_MAX, V4_MAX)), ((0, 0), (V6_MAX, V6_MAX)))
+    assert members(inner.inverse(), "255.255.255.255", "255.255.255.254", "0.0.0.0", "0.0.0.1") == [
+        True, False, True, False]
+
+
 # A small window of the IPv4 space keeps a reference implementation (a Python set) cheap while
 # still exercising adjacency, overlap and containment between ranges.
 _WINDOW = 64

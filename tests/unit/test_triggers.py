@@ -4,19 +4,20 @@ whatsoever makes it raise."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from textwrap import dedent
 
 import orjson
 import pytest
 from aiokafka.partitioner import DefaultPartitioner
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
-from streams.avro_codec import AvroCodec, ads_event_record
-from streams.config import parse_settings
-from streams.deadletter import headers_dict
-from streams.events import REASONS, InputLimits, parse_ads_json
+from streams.avro_codec import AvroCodec, ads_event_record, ids_event_record
+from streams.config import ENV_BOOTSTRAP, ENV_METRICS_PORT, parse_settings
+from streams.deadletter import MAX_PAYLOAD_BYTES, headers_dict
+from streams.events import REASONS, InputLimits, ads_event_from_mapping, parse_ads_json, parse_ids_json
 from streams.metrics import RouterMetrics
 from streams.routing import Router
 from streams.triggers import ADS, IDS, InputMessage, TriggerProcessor, event_key, home_partition
@@ -52,8 +53,20 @@ CONFIG = dedent("""\
       script:
         - {name: sms, perspective: security, min_priority: CRITICAL}
 """)
-SETTINGS = parse_settings(CONFIG)
+
+
+def settings_of(text: str):
+    # Also used at import time, before any fixture has cleared the environment's overrides.
+    with pytest.MonkeyPatch.context() as environment:
+        environment.delenv(ENV_BOOTSTRAP, raising=False)
+        environment.delenv(ENV_METRICS_PORT, raising=False)
+        return parse_settings(text)
+
+
+SETTINGS = settings_of(CONFIG)
 ROUTER = Router(SETTINGS)
+# One partition: every message is on its home partition, so random valid events get routed.
+SINGLE = settings_of(CONFIG.replace("partitions: 4", "partitions: 1"))
 
 
 class Harness:
@@ -80,6 +93,18 @@ def ads_json(event_id: int = 1, type_: str = "SCANS", **fields) -> bytes:
 def ids_json(event_id: int = 1, **fields) -> bytes:
     return orjson.dumps({"id": event_id, "firstSeen": "2025-05-15 06:45:56", "lastSeen": "2025-05-15 06:45:56",
                          "srcIp": "10.20.20.20", "dstIp": "10.10.10.10", "signatureName": "ET INFO test", **fields})
+
+
+ADS_CODEC = AvroCodec("ads_actions.AdsEvent")
+IDS_CODEC = AvroCodec("ads_actions.IdsEvent")
+_ANY_SIZE = InputLimits(max_message_bytes=16 * 1024 * 1024)
+
+
+def internal(json_value: bytes) -> bytes:
+    """What the by-ID topics carry: the validated event, Avro-encoded."""
+    if "srcIp" in orjson.loads(json_value):
+        return IDS_CODEC.encode(ids_event_record(parse_ids_json(json_value, _ANY_SIZE)))
+    return ADS_CODEC.encode(ads_event_record(parse_ads_json(json_value, _ANY_SIZE)))
 
 
 def at_home(value: bytes | None, event_id: int, topic: str = "ads.events", offset: int = 0) -> InputMessage:
@@ -156,14 +181,14 @@ def test_ids_events_reach_only_script_actions_and_use_the_ids_by_id_topic():
     assert result.outgoing == [] and result.routed == [(0, "11")]
     stray = InputMessage("ids.events", away(11), 4, None, ids_json(11))
     result = h.processor.process([stray], {})
-    assert [(o.topic, o.partition, o.key) for o in result.outgoing] == [
-        ("ids.events.by-id", home_partition(11, PARTITIONS), b"11")]
+    assert [(o.topic, o.partition, o.key, o.value) for o in result.outgoing] == [
+        ("ids.events.by-id", home_partition(11, PARTITIONS), b"11", internal(ids_json(11)))]
 
 
 def test_ids_events_routed_to_scripts():
     config = CONFIG.replace("{name: sms, perspective: security, min_priority: CRITICAL}",
                             "{name: sms, perspective: security, min_priority: HIGH}")
-    settings = parse_settings(config)
+    settings = settings_of(config)
     h = Harness(IDS, settings, Router(settings))
     result = h.processor.process([at_home(ids_json(12), 12, topic="ids.events")], {})
     assert [(o.topic, o.key) for o in result.outgoing] == [("ads.action.script", b"sms|12")]
@@ -208,15 +233,26 @@ def test_dead_letter_detail_is_the_validation_message():
     assert headers_dict(result.outgoing[0].headers)["ads-dlq-detail"] == "field 'id': expected an integer, found str 'x'"
 
 
-def test_oversized_input_is_dead_lettered_truncated_to_the_limit():
+def test_oversized_input_is_dead_lettered_whole():
     h = Harness()
     value = ads_json(1, detail="x" * 5000)
     result = h.processor.process([InputMessage("ads.events", 0, 9, None, value)], {})
     [out] = result.outgoing
     headers = headers_dict(out.headers)
     assert headers["ads-dlq-reason"] == "oversized"
-    assert out.value == value[:2048]
-    assert headers["ads-dlq-truncated-from"] == str(len(value))
+    assert headers["ads-dlq-detail"] == (f"message of {len(value)} bytes exceeds the limit of 2048 bytes "
+                                         "(input.max_message_bytes)")
+    assert out.value == value
+    assert "ads-dlq-truncated-from" not in headers
+
+
+def test_input_too_large_for_the_broker_is_dead_lettered_cut_saying_so():
+    h = Harness()
+    value = b"x" * (MAX_PAYLOAD_BYTES + 10)
+    [out] = h.processor.process([InputMessage("ads.events", 0, 9, None, value)], {}).outgoing
+    headers = headers_dict(out.headers)
+    assert (headers["ads-dlq-reason"], headers["ads-dlq-truncated-from"]) == ("oversized", str(len(value)))
+    assert out.value == value[:MAX_PAYLOAD_BYTES]
 
 
 # --- rehoming ----------------------------------------------------------------------------------------
@@ -226,24 +262,34 @@ def test_trigger_on_another_partition_is_forwarded_to_its_home_partition_of_the_
     value = ads_json(42, "DOS")
     result = h.processor.process([InputMessage("ads.events", away(42), 0, b"producer-key", value)], {})
     [out] = result.outgoing
-    assert (out.topic, out.key, out.value, out.partition) == (
-        "ads.events.by-id", b"42", value, home_partition(42, PARTITIONS))
+    assert (out.topic, out.key, out.partition) == ("ads.events.by-id", b"42", home_partition(42, PARTITIONS))
+    # The forwarded message is the validated event, Avro-encoded, not the producer's bytes.
+    assert out.value == internal(value)
+    assert ads_event_from_mapping(ADS_CODEC.decode(out.value), InputLimits()) == parse_ads_json(value, InputLimits())
     assert result.routed == []  # routed once it arrives at home
     assert h.metric("ads_actions_events_rehomed_total", topic="ads.events") == 1
 
 
 def test_messages_on_the_by_id_topic_are_not_forwarded_again():
     h = Harness()
-    result = h.processor.process([InputMessage("ads.events.by-id", away(42), 0, b"42", ads_json(42, "DOS"))], {})
+    result = h.processor.process([InputMessage("ads.events.by-id", away(42), 0, b"42", internal(ads_json(42, "DOS")))],
+                                 {})
     assert result.routed == [(0, "42")]
     assert all(out.topic.startswith("ads.action.") for out in result.outgoing)
     assert h.total("ads_actions_events_rehomed_total") == 0
 
 
-def test_updates_are_forwarded_home_like_triggers_before_being_skipped():
+def test_updates_are_skipped_wherever_they_arrive_without_forwarding():
     h = Harness()
     result = h.processor.process([InputMessage("ads.events", away(8), 0, None, ads_json(8, update=True))], {})
-    assert [out.topic for out in result.outgoing] == ["ads.events.by-id"]
+    assert result.outgoing == [] and result.routed == []
+    assert h.metric("ads_actions_events_skipped_total", reason="update") == 1
+
+
+def test_by_id_topic_refuses_what_is_not_internal_avro():
+    h = Harness()
+    result = h.processor.process([InputMessage("ads.events.by-id", 0, 0, None, ads_json(42, "DOS"))], {})
+    assert [headers_dict(o.headers)["ads-dlq-reason"] for o in result.outgoing] == ["invalid_avro"]
 
 
 # --- updates and duplicates ------------------------------------------------------------------------
@@ -307,8 +353,7 @@ def test_mixed_batch_accounts_for_every_message_in_order():
 # --- Avro input ----------------------------------------------------------------------------------
 
 def test_avro_input_is_validated_and_routed_like_json():
-    settings = parse_settings(CONFIG + "input: {format: avro}\n".replace("input", "input") if False else
-                              CONFIG.replace("input: {", "input: {format: avro, "))
+    settings = settings_of(CONFIG.replace("input: {", "input: {format: avro, "))
     h = Harness(ADS, settings, Router(settings))
     codec = AvroCodec("ads_actions.AdsEvent")
     event = parse_ads_json(ads_json(21, "DOS"), InputLimits())
@@ -334,8 +379,14 @@ _values = st.one_of(
     json_values.map(orjson.dumps),
     ads_objects.map(orjson.dumps),
     ids_objects.map(orjson.dumps),
+    # Valid events twice over: routing, deduplication and encoding are reached more often.
     valid_ads_objects.map(orjson.dumps),
     valid_ids_objects.map(orjson.dumps),
+    valid_ads_objects.map(orjson.dumps),
+    valid_ids_objects.map(orjson.dumps),
+    # The by-ID topics' own format: valid internal messages and corrupt ones.
+    st.one_of(valid_ads_objects, valid_ids_objects).map(lambda obj: internal(orjson.dumps(obj))),
+    st.binary(max_size=100).map(lambda body: ADS_CODEC.prefix + body),
 )
 _messages = st.lists(
     st.builds(InputMessage, topic=st.sampled_from(["ads.events", "ads.events.by-id", "ids.events", "ids.events.by-id"]),
@@ -345,10 +396,14 @@ _messages = st.lists(
 _routed_ids = st.dictionaries(st.integers(0, 50).map(str), st.floats(NOW - 7200, NOW + 10), max_size=5)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(messages=_messages, routed_ids=_routed_ids, kind=st.sampled_from([ADS, IDS]))
-def test_process_never_raises_and_accounts_for_every_message(messages, routed_ids, kind):
-    h = Harness(kind)
+# 200 batches of up to 6 messages: over a thousand messages per run.
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(messages=_messages, routed_ids=_routed_ids, kind=st.sampled_from([ADS, IDS]), single=st.booleans())
+def test_process_never_raises_and_accounts_for_every_message(messages, routed_ids, kind, single):
+    # Offsets are the positions, so dead letters can be traced back to their message.
+    messages = [replace(message, offset=index, partition=0 if single else message.partition)
+                for index, message in enumerate(messages)]
+    h = Harness(kind, SINGLE, ROUTER) if single else Harness(kind)
     result = h.processor.process(messages, routed_ids)   # must not raise, whatever the input
     dead = [o for o in result.outgoing if o.topic == "ads.dead-letter"]
     by_id = "ads.events.by-id" if kind == ADS else "ids.events.by-id"
@@ -356,6 +411,8 @@ def test_process_never_raises_and_accounts_for_every_message(messages, routed_id
     routed = [o for o in result.outgoing if o.topic.startswith("ads.action.")]
     assert len(dead) + len(rehomed) + len(routed) == len(result.outgoing)
     skipped = h.total("ads_actions_events_skipped_total")
+    for outcome, count in (("dead-lettered", dead), ("forwarded", rehomed), ("routed", result.routed)):
+        event(f"some {outcome}: {bool(count)}")  # visible with --hypothesis-show-statistics
     # Every message is exactly one of: dead-lettered, forwarded home, skipped, or routed.
     assert len(dead) + len(rehomed) + skipped + len(result.routed) == len(messages)
     assert h.total("ads_actions_events_consumed_total") == len(messages)
@@ -363,9 +420,12 @@ def test_process_never_raises_and_accounts_for_every_message(messages, routed_id
     assert h.total("ads_actions_events_rehomed_total") == len(rehomed)
     assert h.total("ads_actions_routed_total") == len(routed)
     for out in dead:
-        assert headers_dict(out.headers)["ads-dlq-reason"] in REASONS
-        assert len(out.value) <= SETTINGS.input.max_message_bytes
+        headers = headers_dict(out.headers)
+        assert headers["ads-dlq-reason"] in REASONS
+        message = messages[int(headers["ads-dlq-source-offset"])]
+        assert (out.key, out.value) == (message.key, message.value or b"")
     for out in rehomed:
+        assert not single
         assert out.partition is not None and 0 <= out.partition < PARTITIONS
     # Routed dedup keys are unique and none was routed within the retention already.
     keys = [key for _, key in result.routed]
