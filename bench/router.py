@@ -9,7 +9,7 @@ loop doing the same routing, and routing latency at a steady input rate.
    as routed. events/s = input events / time from the first to the last routed message (Kafka
    timestamps of the messages on the action and dead-letter topics), so start-up and the
    consumer-group join are not counted. The worker's output is counted by reading those topics
-   (Tansu's high watermark cannot be trusted), and must match the baseline's message for message.
+   (Tansu's high watermark cannot be trusted) and must equal the baseline's on every topic.
 2. Latency. A fresh worker, events published at a steady rate (1,000/s by default); latency of a
    routed message = its Kafka timestamp (set when the worker produces it) minus the Kafka
    timestamp of the input message with its event ID (set when the benchmark publishes it).
@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, NoReturn
 
 import confluent_kafka
 import yaml
@@ -77,13 +77,12 @@ def machine_description() -> list[tuple[str, str]]:
     model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                   if line.startswith("model name")), platform.processor() or "unknown")
     versions = ", ".join(f"{name} {metadata.version(name)}"
-                         for name in ("faust-streaming", "aiokafka", "orjson", "fastavro"))
+                         for name in ("faust-streaming", "aiokafka", "confluent-kafka", "orjson", "fastavro"))
     return [
         ("date", datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")),
         ("machine", f"{os.cpu_count()} cores, {model}, {platform.system()} {platform.release()}"),
         ("python", platform.python_version()),
-        ("libraries", f"{versions}, confluent-kafka {confluent_kafka.version()[0]} "
-                      f"(librdkafka {confluent_kafka.libversion()[0]})"),
+        ("libraries", f"{versions} (librdkafka {confluent_kafka.libversion()[0]})"),
     ]
 
 
@@ -159,10 +158,15 @@ class Throughput:
     label: str
     events: int
     routed: RoutedStats
+    cpu_seconds: float  # of the process that routed, from its first routed message to its last
 
     @property
     def events_per_second(self) -> float:
         return self.events / self.routed.seconds if self.routed.seconds > 0 else float("nan")
+
+    @property
+    def cpu_microseconds_per_event(self) -> float:
+        return self.cpu_seconds / self.events * 1e6
 
 
 @contextmanager
@@ -187,6 +191,12 @@ def kafka_timestamp_ms(message: Message) -> int:
     return message.timestamp()[1]
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 # ---------------------------------------------------------------- the worker under test
 
 @contextmanager
@@ -208,7 +218,7 @@ def worker_process(config: Path, log_path: Path) -> Iterator[subprocess.Popen]:
                 process.wait()
 
 
-def fail(message: str, log_path: Path | None = None) -> None:
+def fail(message: str, log_path: Path | None = None) -> NoReturn:
     tail = f"\n--- {log_path} (end) ---\n{log_path.read_text(errors='replace')[-4000:]}" if log_path else ""
     raise SystemExit(f"bench: {message}{tail}")
 
@@ -222,11 +232,13 @@ def wait_until_ready(process: subprocess.Popen, log_path: Path, timeout: float =
 
 
 def read_routed(bootstrap: str, settings: Settings, expected: int, process: subprocess.Popen,
-                log_path: Path, timeout: float, settle: float = 2.0) -> RoutedStats:
+                log_path: Path, timeout: float, settle: float = 2.0) -> tuple[RoutedStats, float]:
     """Count the worker's routed messages until ``expected`` arrived, then ``settle`` seconds more
-    so that any extra (duplicate) message is counted too."""
+    so that any extra (duplicate) message is counted too. Also gives the worker's CPU seconds from
+    the first routed message seen to the expected last one."""
     stats = RoutedStats()
     deadline = time.monotonic() + timeout
+    cpu_at_first = None
     with topic_reader(bootstrap, routed_topics(settings)) as consumer:
         while stats.total < expected:
             if process.poll() is not None:
@@ -235,11 +247,14 @@ def read_routed(bootstrap: str, settings: Settings, expected: int, process: subp
                 fail(f"the worker routed {stats.total} of {expected} messages in {timeout:.0f}s", log_path)
             for message in fetch(consumer):
                 stats.add(message.topic(), kafka_timestamp_ms(message))
+            if cpu_at_first is None and stats.total:
+                cpu_at_first = process_cpu_seconds(process.pid)
+        cpu_seconds = process_cpu_seconds(process.pid) - (cpu_at_first or 0.0)
         settle_until = time.monotonic() + settle
         while time.monotonic() < settle_until:
             for message in fetch(consumer, 0.2):
                 stats.add(message.topic(), kafka_timestamp_ms(message))
-    return stats
+    return stats, cpu_seconds
 
 
 def measure_worker(bootstrap: str, config: Path, events: int, expected: int, workdir: Path,
@@ -247,8 +262,8 @@ def measure_worker(bootstrap: str, config: Path, events: int, expected: int, wor
     settings = load_settings(config)
     log_path = workdir / f"{settings.kafka.app_id}.log"
     with worker_process(config, log_path) as process:
-        routed = read_routed(bootstrap, settings, expected, process, log_path, timeout)
-    return Throughput("worker (ads-actions worker, Faust)", events, routed)
+        routed, cpu_seconds = read_routed(bootstrap, settings, expected, process, log_path, timeout)
+    return Throughput("worker (ads-actions worker, Faust)", events, routed, cpu_seconds)
 
 
 # ---------------------------------------------------------------- the baseline
@@ -331,8 +346,9 @@ def measure_baseline(config: Path, events: int, published: int, batch_size: int,
                      timeout: float) -> tuple[Throughput, float]:
     """The baseline's throughput, and the share of its time spent in TriggerProcessor.process."""
     baseline = BaselineRouter(load_settings(config), batch_size)
+    cpu_before = time.process_time()  # this process, librdkafka's threads included
     routed = baseline.run(published, timeout)
-    result = Throughput("baseline (confluent-kafka loop)", events, routed)
+    result = Throughput("baseline (confluent-kafka loop)", events, routed, time.process_time() - cpu_before)
     return result, baseline.processing_seconds / routed.seconds if routed.seconds else float("nan")
 
 
@@ -401,7 +417,8 @@ def measure_latency(bootstrap: str, workdir: Path, partitions: int, rate: float,
 def print_throughput(worker: Throughput, baseline: Throughput, processing_share: float) -> None:
     print("\nThroughput (events/s = input events / first-to-last routed message):")
     for result in (worker, baseline):
-        print(f"  {result.label:40} {result.events_per_second:>9,.0f} events/s   "
+        print(f"  {result.label:36} {result.events_per_second:>7,.0f} events/s  "
+              f"{result.cpu_microseconds_per_event:>5,.0f} CPU-us/event  "
               f"({result.events:,} events, {result.routed.total:,} routed messages in {result.routed.seconds:.1f}s)")
     print(f"  ratio worker/baseline {worker.events_per_second / baseline.events_per_second:.2f}; "
           f"goal {GOAL_EVENTS_PER_SECOND:,}/s per worker: "
@@ -435,27 +452,39 @@ def bootstrap_servers(workdir: Path) -> Iterator[tuple[str, bool]]:
             yield bootstrap, True
 
 
-def run(args: argparse.Namespace, workdir: Path) -> None:
+def print_header() -> None:
     for name, value in machine_description():
         print(f"{name:10} {value}")
     print(f"{'command':10} {' '.join([Path(sys.executable).name, *sys.argv])}")
+    print(f"{'load':10} {os.getloadavg()[0]:.2f} (1-minute load average at the start: other busy processes "
+          "on the machine lower every figure)")
+
+
+def publish_copies(bootstrap: str, workdir: Path, args: argparse.Namespace) -> dict[str, tuple[Path, int]]:
+    """The same events on fresh topics for the baseline and for the worker: name -> (config, messages)."""
+    started = time.monotonic()
+    lines = generate_events(args.events, seed=args.seed)
+    print(f"\ngenerated {len(lines):,} events (seed {args.seed}) in {time.monotonic() - started:.0f}s")
+    copies = {}
+    for name in ("baseline", "worker"):
+        config = write_config(bootstrap, workdir, args.partitions, name)
+        ensure_topics(load_settings(config))
+        copies[name] = config, publish(load_settings(config), lines)
+    print("published them twice, to fresh topics for the baseline and for the worker")
+    return copies
+
+
+def run(args: argparse.Namespace, workdir: Path) -> None:
+    print_header()
     with bootstrap_servers(workdir) as (bootstrap, is_embedded):
         print(f"{'broker':10} {broker_description(bootstrap, is_embedded)}")
-        started = time.monotonic()
-        lines = generate_events(args.events, seed=args.seed)
-        print(f"\ngenerated {len(lines):,} events (seed {args.seed}) in {time.monotonic() - started:.0f}s")
-        configs = {name: write_config(bootstrap, workdir, args.partitions, name) for name in ("baseline", "worker")}
-        published = {}
-        for name, config in configs.items():
-            ensure_topics(load_settings(config))
-            published[name] = publish(load_settings(config), lines)
-        print("published them twice, to fresh topics for the baseline and for the worker")
-
-        baseline, processing_share = measure_baseline(configs["baseline"], len(lines), published["baseline"],
-                                                      args.baseline_batch, args.timeout)
+        copies = publish_copies(bootstrap, workdir, args)
+        config, published = copies["baseline"]
+        baseline, processing_share = measure_baseline(config, args.events, published, args.baseline_batch,
+                                                      args.timeout)
         print(f"baseline done: {baseline.events_per_second:,.0f} events/s")
-        worker = measure_worker(bootstrap, configs["worker"], len(lines), baseline.routed.total, workdir,
-                                args.timeout)
+        config, _ = copies["worker"]
+        worker = measure_worker(bootstrap, config, args.events, baseline.routed.total, workdir, args.timeout)
         print(f"worker done: {worker.events_per_second:,.0f} events/s")
         print_throughput(worker, baseline, processing_share)
         if not args.skip_latency:

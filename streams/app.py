@@ -9,20 +9,26 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, Callable
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator, Callable, Sequence
 
 import faust
+from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
 from faust.types import EventT, StreamT
 from prometheus_client import REGISTRY, CollectorRegistry
 
 from .config import Settings
 from .metrics import RouterMetrics
 from .routing import Router
-from .triggers import ADS, IDS, InputMessage, TriggerProcessor
+from .triggers import ADS, IDS, InputMessage, Outgoing, TriggerProcessor
 
 # How often expired dedup entries are dropped from the local store, and lag is sampled.
 DEDUP_PRUNE_INTERVAL = 600.0
 LAG_SAMPLE_INTERVAL = 5.0
+# Record batch size of the routed messages: a batch of 1,000 events puts 50-100 KB in each
+# partition, so one batch per partition; well under a broker's default message.max.bytes (1 MB).
+PRODUCER_BATCH_BYTES = 256 * 1024
 _RAW = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
 
 
@@ -68,26 +74,28 @@ def build_app(settings: Settings, *, registry: CollectorRegistry = REGISTRY,
 
     async def run(stream: StreamT, processor: TriggerProcessor, table: faust.Table) -> None:
         await declare_outputs()
-        producer = app.producer
-        async for events in stream.take_events(settings.worker.batch_size, settings.worker.batch_timeout):
-            messages = [_input_message(event) for event in events]
-            result = processor.process(messages, table)
-            acknowledgements = [
-                await producer.send(out.topic, out.key, out.value, out.partition, None, out.headers)
-                for out in result.outgoing
-            ]
-            await asyncio.gather(*acknowledgements)
-            now = clock()
-            for index, key in result.routed:
-                # What Table.__setitem__ does, with the changelog partition named explicitly: it
-                # would take the stream's "current event", which take_events() does not set per
-                # event (and which its buffering callback must keep seeing unchanged).
-                table.data[key] = now
-                table.send_changelog(messages[index].partition, key, now)
-            for message in messages:
-                last_offsets[(message.topic, message.partition)] = message.offset
-                if message.timestamp:
-                    metrics.latency.observe(max(0.0, now - message.timestamp))
+        changelog = table.changelog_topic
+        async with batch_sender(settings) as send_all:
+            async for events in stream.take_events(settings.worker.batch_size, settings.worker.batch_timeout):
+                messages = [_input_message(event) for event in events]
+                result = processor.process(messages, table.data)
+                await send_all(result.outgoing)
+                # The routed messages are acknowledged: now mark their IDs as routed. What
+                # Table.__setitem__ does, with the changelog partition named explicitly (it would
+                # take the stream's "current event", which take_events() does not set per event)
+                # and the changelog records sent as one batch instead of a send_soon() each;
+                # awaited, so that no offset is committed before its marks are written.
+                now = clock()
+                marks = []
+                for index, key in result.routed:
+                    table.data[key] = now
+                    marks.append(Outgoing(changelog.get_topic_name(), changelog.prepare_key(key, None)[0],
+                                          changelog.prepare_value(now, None)[0], messages[index].partition))
+                await send_all(marks)
+                for message in messages:
+                    last_offsets[(message.topic, message.partition)] = message.offset
+                    if message.timestamp:
+                        metrics.latency.observe(max(0.0, now - message.timestamp))
 
     ads_table = dedup_table("routed-ads-events")
     ids_table = dedup_table("routed-ids-events")
@@ -130,6 +138,45 @@ def build_app(settings: Settings, *, registry: CollectorRegistry = REGISTRY,
                 metrics.child(metrics.lag, tp.topic, str(tp.partition)).set(max(0, lag))
 
     return app
+
+
+@asynccontextmanager
+async def batch_sender(settings: Settings) -> AsyncIterator[Callable[[Sequence[Outgoing]], Any]]:
+    """``send_all(messages)``: sends them as one record batch per partition and returns once the
+    broker acknowledged every one. Faust's per-message send() costs a coroutine, a future and a
+    signal per message, and its send_soon() buffer flushes every 100 messages: with three messages
+    per event (two routed, one dedup mark) that was over a third of the worker's CPU
+    (docs/benchmarks.md)."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka.bootstrap_servers, acks="all",
+        max_batch_size=PRODUCER_BATCH_BYTES, linger_ms=0)
+    # Kafka's default partitioner (murmur2 of the key), as Faust's own producer uses.
+    partitioner = DefaultPartitioner()
+    await producer.start()
+
+    async def send_all(messages: Sequence[Outgoing]) -> None:
+        partitions = {topic: sorted(await producer.partitions_for(topic)) for topic in {m.topic for m in messages}}
+        batches: dict[tuple[str, int], list[Any]] = {}
+        for message in messages:
+            partition = message.partition
+            if partition is None:
+                partition = partitioner(message.key, partitions[message.topic], partitions[message.topic])
+            builders = batches.get((message.topic, partition))
+            if builders is None:
+                builders = batches[message.topic, partition] = [producer.create_batch()]
+            # append() refuses a message once the batch holds max_batch_size bytes (an empty
+            # batch takes any message).
+            while builders[-1].append(key=message.key, value=message.value, timestamp=None,
+                                      headers=message.headers or []) is None:
+                builders.append(producer.create_batch())
+        acknowledgements = [await producer.send_batch(builder, topic, partition=partition)
+                            for (topic, partition), builders in batches.items() for builder in builders]
+        await asyncio.gather(*acknowledgements)
+
+    try:
+        yield send_all
+    finally:
+        await producer.stop()
 
 
 def _input_message(event: EventT) -> InputMessage:

@@ -124,21 +124,33 @@ class RoutedActionEncoder:
         self._header_schema = fastavro.parse_schema(
             {"type": "record", "name": "RoutedActionHeader", "namespace": "ads_actions.internal",
              "fields": header_fields})
+        self._headers: dict[Route, bytes] = {}
+        self._headers_at: datetime | None = None
 
     def event_body(self, event: AdsEvent | IdsEvent) -> bytes:
         record = ads_event_record(event) if isinstance(event, AdsEvent) else ids_event_record(event)
         return _EVENT_BRANCH[type(event)] + self._events[type(event)].encode_body(record)
 
     def encode(self, route: Route, routed_at: datetime, event_body: bytes) -> bytes:
-        buffer = io.BytesIO()
-        buffer.write(self.routed.prefix)
-        fastavro.schemaless_writer(buffer, self._header_schema, {
-            "action": route.action,
-            "kind": route.kind,
-            "perspective": route.perspective,
-            "perspectiveId": route.perspective_id,
-            "priority": route.priority.name,
-            "routedAt": routed_at,
-        })
-        buffer.write(event_body)
-        return buffer.getvalue()
+        return self._header(route, routed_at) + event_body
+
+    def _header(self, route: Route, routed_at: datetime) -> bytes:
+        """The message up to the event. The router gives a whole batch one routedAt, so this is the
+        same for every event of a batch routed to one action: encoded once per batch and route."""
+        if routed_at != self._headers_at:
+            self._headers.clear()
+            self._headers_at = routed_at
+        header = self._headers.get(route)
+        if header is None:
+            buffer = io.BytesIO()
+            buffer.write(self.routed.prefix)
+            fastavro.schemaless_writer(buffer, self._header_schema, {
+                "action": route.action,
+                "kind": route.kind,
+                "perspective": route.perspective,
+                "perspectiveId": route.perspective_id,
+                "priority": route.priority.name,
+                "routedAt": routed_at,
+            })
+            header = self._headers[route] = buffer.getvalue()
+        return header

@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+from typing import Mapping
+
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -46,8 +48,14 @@ class RouterMetrics:
         key = (metric, labels)
         child = self._children.get(key)
         if child is None:
-            child = self._children[key] = metric.labels(*labels)
+            child = self._children[key] = metric.labels(*labels) if labels else metric
         return child
+
+    def increment(self, counts: Mapping[tuple, int]) -> None:
+        """Apply counts gathered over a batch, keyed ``(metric, *labels)``: an increment takes a
+        lock, and a batch repeats a few label sets, so one increment per label set and batch."""
+        for (metric, *labels), count in counts.items():
+            self.child(metric, *labels).inc(count)
 
     def forget(self, metric, *labels: str) -> None:
         """Drop a label set, so a value that no longer means anything is not exported."""

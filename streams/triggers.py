@@ -10,6 +10,7 @@ idempotent per action and event ID) rather than losing it.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable, Mapping, Sequence
@@ -22,7 +23,7 @@ from .deadletter import bounded_payload, dead_letter_headers
 from .events import (INVALID_AVRO, OVERSIZED, AdsEvent, IdsEvent, InputLimits, InvalidEvent,
                      ads_event_from_mapping, decode_json_object, ids_event_from_mapping)
 from .metrics import RouterMetrics
-from .routing import Router
+from .routing import Route, Router
 
 ADS = "ads"
 IDS = "ids"
@@ -85,6 +86,7 @@ class TriggerProcessor:
         # The by-ID topic is internal, so it always carries the validated event as Avro.
         self._internal = AvroCodec("ads_actions.AdsEvent" if kind == ADS else "ads_actions.IdsEvent")
         self._input_is_avro = settings.input.format == "avro"
+        self._route_cache: dict[tuple, tuple[tuple[tuple, ...], tuple[tuple[Route, tuple], ...]]] = {}
 
     def parse(self, data: bytes | None, topic: str) -> AdsEvent | IdsEvent:
         if data is None:
@@ -101,52 +103,70 @@ class TriggerProcessor:
         return self._from_mapping(record, self.limits)
 
     def process(self, messages: Sequence[InputMessage], routed_ids: Mapping[str, float]) -> BatchResult:
-        """``routed_ids``: dedup key -> time first routed (the Faust table, or a dict in tests)."""
+        """``routed_ids``: dedup key -> time first routed (the Faust table's store, or a dict in tests)."""
         result = BatchResult()
         now = self.clock()
         routed_at = datetime.fromtimestamp(now, tz=timezone.utc)
         in_batch: set[str] = set()
+        metrics = self.metrics
+        counts: Counter[tuple] = Counter()  # metric increments, applied once per batch
         for index, message in enumerate(messages):
-            self.metrics.child(self.metrics.consumed, message.topic).inc()
+            counts[metrics.consumed, message.topic] += 1
             try:
                 event = self.parse(message.value, message.topic)
             except InvalidEvent as invalid:
                 self._dead_letter(result, message, invalid, routed_at)
+                counts[metrics.dead_letters, invalid.reason] += 1
                 continue
             if event.is_update:  # never acted on, wherever it arrived
-                self.metrics.child(self.metrics.skipped, "update").inc()
+                counts[metrics.skipped, "update"] += 1
                 continue
             if message.topic != self.by_id_topic:
                 home = home_partition(event.id, self.partitions)
                 if message.partition != home:
                     result.outgoing.append(Outgoing(self.by_id_topic, event_key(event.id),
                                                     self._internal.encode(self._to_record(event)), home))
-                    self.metrics.child(self.metrics.rehomed, message.topic).inc()
+                    counts[metrics.rehomed, message.topic] += 1
                     continue
             dedup_key = str(event.id)
             first_routed = routed_ids.get(dedup_key)
             if dedup_key in in_batch or (first_routed is not None and now - first_routed < self.retention):
-                self.metrics.child(self.metrics.skipped, "duplicate").inc()
+                counts[metrics.skipped, "duplicate"] += 1
                 continue
             in_batch.add(dedup_key)
-            self._route(result, event, routed_at)
+            self._route(result, event, routed_at, counts)
             result.routed.append((index, dedup_key))
+        metrics.increment(counts)
         return result
 
-    def _route(self, result: BatchResult, event: AdsEvent | IdsEvent, routed_at: datetime) -> None:
-        priorities = self.router.priorities(event)
-        for perspective, priority in priorities.items():
-            self.metrics.child(self.metrics.matched, perspective, priority.name if priority else "none").inc()
-        routes = self.router.routes(event, priorities)
+    def _route(self, result: BatchResult, event: AdsEvent | IdsEvent, routed_at: datetime,
+               counts: Counter[tuple]) -> None:
+        matched, routes = self._routes(event)
+        counts.update(matched)
         if not routes:
-            self.metrics.unrouted.inc()
+            counts[self.metrics.unrouted,] += 1
             return
         body = self.encoder.event_body(event)
-        for route in routes:
+        for route, routed in routes:
             result.outgoing.append(Outgoing(route.topic, route.message_key(event),
                                             self.encoder.encode(route, routed_at, body)))
-            self.metrics.child(self.metrics.routed, route.perspective, route.priority.name,
-                               route.action, route.kind).inc()
+            counts[routed] += 1
+
+    def _routes(self, event: AdsEvent | IdsEvent) -> tuple[tuple[tuple, ...], tuple[tuple[Route, tuple], ...]]:
+        """(matched-metric keys, (route, routed-metric key) pairs) for the event. What routes an
+        event gets depends only on its priority in each perspective and on whether it is an IDS
+        event (Router.routes), a few dozen combinations: cached with their metric labels."""
+        priorities = self.router.priorities(event)
+        key = (type(event), *priorities.values())
+        cached = self._route_cache.get(key)
+        if cached is None:
+            metrics = self.metrics
+            matched = tuple((metrics.matched, perspective, priority.name if priority else "none")
+                            for perspective, priority in priorities.items())
+            routes = tuple((route, (metrics.routed, route.perspective, route.priority.name, route.action, route.kind))
+                           for route in self.router.routes(event, priorities))
+            cached = self._route_cache[key] = (matched, routes)
+        return cached
 
     def _dead_letter(self, result: BatchResult, message: InputMessage, invalid: InvalidEvent,
                      now: datetime) -> None:
@@ -155,4 +175,3 @@ class TriggerProcessor:
                                       topic=message.topic, partition=message.partition,
                                       offset=message.offset, now=now) + extra
         result.outgoing.append(Outgoing(self.dead_letter_topic, message.key, payload, None, headers))
-        self.metrics.child(self.metrics.dead_letters, invalid.reason).inc()
