@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import signal
 import subprocess
 import sys
 import tempfile
@@ -44,6 +43,7 @@ from prometheus_client import CollectorRegistry
 from streams import broker as embedded
 from streams.avro_codec import AvroCodec
 from streams.config import ACTION_KINDS, ENV_BOOTSTRAP, Settings, load_settings
+from streams.demo import WorkerProcess
 from streams.generator import generate_events
 from streams.metrics import RouterMetrics
 from streams.publish import producer_for, publish_lines
@@ -53,7 +53,6 @@ from streams.triggers import ADS, IDS, InputMessage, TriggerProcessor
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_CONFIG = REPO / "examples" / "actions.yaml"
-READY_LINE = "[^Worker]: Ready"
 GOAL_EVENTS_PER_SECOND = 20_000
 
 
@@ -201,34 +200,17 @@ def process_cpu_seconds(pid: int) -> float:
 
 @contextmanager
 def worker_process(config: Path, log_path: Path) -> Iterator[subprocess.Popen]:
-    """``ads-actions worker -c CONFIG``; its output goes to log_path."""
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker", "-c", str(config)],
-                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                   env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    """``ads-actions worker -c CONFIG`` (as the demo and the tests start it), stopped on exit."""
+    worker = WorkerProcess(str(config), log_path)
     try:
-        yield process
+        yield worker.process
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        worker.stop()
 
 
 def fail(message: str, log_path: Path | None = None) -> NoReturn:
     tail = f"\n--- {log_path} (end) ---\n{log_path.read_text(errors='replace')[-4000:]}" if log_path else ""
     raise SystemExit(f"bench: {message}{tail}")
-
-
-def wait_until_ready(process: subprocess.Popen, log_path: Path, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while READY_LINE not in log_path.read_text(errors="replace"):
-        if process.poll() is not None or time.monotonic() > deadline:
-            fail("the worker did not become ready", log_path)
-        time.sleep(0.2)
 
 
 def read_routed(bootstrap: str, settings: Settings, expected: int, process: subprocess.Popen,
@@ -401,7 +383,6 @@ def measure_latency(bootstrap: str, workdir: Path, partitions: int, rate: float,
     lines = generate_events(warmup + int(rate * seconds), seed=seed + 1)
     log_path = workdir / f"{settings.kafka.app_id}.log"
     with worker_process(config, log_path) as process:
-        wait_until_ready(process, log_path)
         publish(settings, lines[:warmup])
         wait_for_first_routed(bootstrap, settings, process, log_path)
         steady_since_ms = int(time.time() * 1000)

@@ -170,19 +170,20 @@ def scrape_metrics(url: str) -> dict[tuple[str, tuple], float]:
 
 
 class WorkerProcess:
-    """``ads-actions worker`` as a child in its own process group, output to a log file."""
+    """``ads-actions worker`` as a child in its own process group, output to a log file (the demo
+    and the integration tests start workers this way)."""
 
-    def __init__(self, config_path: str, bootstrap: str, metrics_port: int, log_path: Path):
+    def __init__(self, config_path: str, log_path: Path, environment: dict[str, str] | None = None):
         self.log_path = log_path
-        with open(log_path, "wb") as log:
+        with open(log_path, "ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "streams.cli", "worker", "-c", config_path],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-                env={**os.environ, ENV_BOOTSTRAP: bootstrap, ENV_METRICS_PORT: str(metrics_port),
-                     "PYTHONUNBUFFERED": "1"})
+                env={**os.environ, **(environment or {}), "PYTHONUNBUFFERED": "1"})
 
-    def wait_ready(self, stop: threading.Event) -> bool:
+    def wait_ready(self, stop: threading.Event | None = None) -> bool:
         """True once Faust logs its ready line; False if asked to stop first."""
+        stop = stop or threading.Event()
         deadline = time.monotonic() + WORKER_READY_TIMEOUT
         while not stop.wait(0.2):
             if READY_LINE in self.log_path.read_text(errors="replace"):
@@ -269,7 +270,8 @@ def _run(console: Console, settings: Settings, config_path: str, tally: Tally, l
                       f"{worker_config} ({config_path} with kafka.session_timeout {DEMO_SESSION_TIMEOUT})\n"
                       f"publishing {len(lines)} events at {rate:g}/s once the worker is ready; Ctrl-C stops",
                       markup=False, highlight=False)
-        worker = WorkerProcess(str(worker_config), bootstrap, metrics_port, worker_log)
+        worker = WorkerProcess(str(worker_config), worker_log,
+                               {ENV_BOOTSTRAP: bootstrap, ENV_METRICS_PORT: str(metrics_port)})
         try:
             if not worker.wait_ready(stop):
                 return 0

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from confluent_kafka import Consumer, TopicPartition
 
-READY_LINE = "[^Worker]: Ready"
+from streams.demo import WorkerProcess as DemoWorker
 
 
 @dataclass
@@ -27,47 +22,25 @@ class Record:
 
 
 class WorkerProcess:
-    """``ads-actions worker -c CONFIG`` as a child process; started() waits for Faust's ready line."""
+    """A worker for one test: started() returns once Faust logged that it is ready."""
 
     def __init__(self, config: Path, log: Path):
         self.config = config
         self.log_path = log
-        self.process: subprocess.Popen | None = None
-        self._ready = threading.Event()
+        self.worker: DemoWorker | None = None
 
-    def start(self, timeout: float = 120.0) -> "WorkerProcess":
-        self._ready.clear()
-        log = open(self.log_path, "a")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", "worker", "-c", str(self.config)],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-
-        def pump() -> None:
-            assert self.process and self.process.stdout
-            for line in self.process.stdout:
-                log.write(line)
-                log.flush()
-                if READY_LINE in line:
-                    self._ready.set()
-
-        threading.Thread(target=pump, daemon=True).start()
-        deadline = time.monotonic() + timeout
-        while not self._ready.wait(0.2):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"worker did not become ready; log:\n{self.log_path.read_text()[-4000:]}")
+    def start(self) -> "WorkerProcess":
+        self.worker = DemoWorker(str(self.config), self.log_path)
+        try:
+            self.worker.wait_ready()
+        except BaseException:
+            self.worker.stop()
+            raise
         return self
 
-    def stop(self, timeout: float = 30.0) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+    def stop(self) -> None:
+        if self.worker:
+            self.worker.stop()
 
 
 def read_topics(bootstrap: str, topics: list[str], expected: int, timeout: float = 60.0,

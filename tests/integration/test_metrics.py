@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import time
-import urllib.request
 
 import orjson
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from streams.broker import free_port
 from streams.config import load_settings
+from streams.demo import scrape_metrics
 from streams.publish import publish_lines
 from tests.integration.test_routing import ads_event
 from tests.kafka_helpers import WorkerProcess
@@ -19,9 +18,7 @@ pytestmark = pytest.mark.integration
 
 
 def scrape(port: int) -> dict[tuple, float]:
-    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
-    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
-            for family in text_string_to_metric_families(text) for sample in family.samples}
+    return scrape_metrics(f"http://127.0.0.1:{port}/metrics")
 
 
 def test_metrics_count_consumed_skipped_dead_lettered_and_routed(isolated_config, tmp_path):
