@@ -2,7 +2,7 @@
 
 Starts the embedded broker and a worker process, publishes generated events (streams/generator.py)
 and reads back what the worker wrote: routed messages on every action topic and dead letters.
-Everything it starts, it stops again, on completion, Ctrl-C or SIGTERM.
+Everything it starts, it stops again, on completion, Ctrl-C, SIGTERM or SIGHUP.
 """
 
 from __future__ import annotations
@@ -224,11 +224,12 @@ def start_publishing(settings: Settings, lines: list[bytes], rate: float, tally:
 
 @contextlib.contextmanager
 def stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    """SIGINT and SIGTERM set ``stop``; the main loop then shuts everything down in order."""
+    """SIGINT, SIGTERM and SIGHUP (the terminal went away) set ``stop``; the main loop then shuts
+    everything down in order."""
     def request_stop(_signum: int, _frame: object) -> None:
         stop.set()
 
-    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
         yield
     finally:
