@@ -29,7 +29,10 @@ class AvroCodec:
     def __init__(self, name: str):
         self.schema = fastavro.parse_schema(schemas.current_schema(name))
         self.prefix = MAGIC + schemas.fingerprint(self.schema)
-        self._writers = dict(schemas.historical_schemas())
+        # Only versions of this record: a message of another type must fail as an unknown
+        # schema, not decode as garbage.
+        self._writers = {fp: writer for fp, writer in schemas.historical_schemas().items()
+                         if writer["name"] == self.schema["name"]}
         self._writers[self.prefix[2:]] = self.schema
 
     def encode(self, record: dict[str, Any]) -> bytes:

@@ -116,11 +116,10 @@ def test_decode_refuses_what_is_not_single_object_encoding():
     assert messages["truncated body"].startswith("corrupt Avro body: ")
 
 
-def test_a_message_of_another_record_type_is_refused():
-    # The fingerprint is known (it is in history/) but names an IdsEvent, which does not resolve
-    # to an AdsEvent.
+def test_a_message_of_another_record_type_is_refused_as_an_unknown_schema():
+    # The fingerprint is in history/, but it is an IdsEvent's: no version of AdsEvent.
     ids_message = AvroCodec("ads_actions.IdsEvent").encode(ids_event_record(seed_ids_event()))
-    with pytest.raises(AvroDecodeError, match="^corrupt Avro body: "):
+    with pytest.raises(AvroDecodeError, match="^unknown writer schema fingerprint "):
         AvroCodec("ads_actions.AdsEvent").decode(ids_message)
 
 
