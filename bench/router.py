@@ -37,7 +37,7 @@ from typing import Iterator, NoReturn
 
 import confluent_kafka
 import yaml
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
+from confluent_kafka import Consumer, Message
 from prometheus_client import CollectorRegistry
 
 from streams import broker as embedded
@@ -48,7 +48,7 @@ from streams.generator import generate_events
 from streams.metrics import RouterMetrics
 from streams.publish import producer_for, publish_lines
 from streams.routing import Router
-from streams.topics import ensure_topics
+from streams.topics import consumer_from_start, ensure_topics
 from streams.triggers import ADS, IDS, InputMessage, TriggerProcessor
 
 REPO = Path(__file__).resolve().parent.parent
@@ -171,11 +171,7 @@ class Throughput:
 @contextmanager
 def topic_reader(bootstrap: str, topics: list[str]) -> Iterator[Consumer]:
     """A consumer on every partition of the topics from the start (assigned: no group join)."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-reader-{uuid.uuid4().hex[:8]}",
-                         "enable.auto.commit": False, "log_level": 0})
-    metadata_ = consumer.list_topics(timeout=10)
-    consumer.assign([TopicPartition(topic, partition, OFFSET_BEGINNING)
-                     for topic in topics for partition in metadata_.topics[topic].partitions])
+    consumer = consumer_from_start(bootstrap, topics, f"bench-reader-{uuid.uuid4().hex[:8]}")
     try:
         yield consumer
     finally:

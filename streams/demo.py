@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Iterator
 
 import yaml
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console, Group
 from rich.live import Live
@@ -36,7 +35,7 @@ from .deadletter import HEADER_REASON, HEADER_STAGE, headers_dict
 from .generator import ExpectedCounts, expected_counts, generate_events
 from .priorities import Priority
 from .publish import publish_lines
-from .topics import ensure_topics
+from .topics import consumer_from_start, ensure_topics
 
 DEMO_DIR = Path("var/demo")
 READY_LINE = "[^Worker]: Ready"
@@ -130,17 +129,12 @@ class Tally:
 
 
 class OutputReader:
-    """Reads every partition of the action and dead-letter topics from the start. assign(), not
-    subscribe(): Tansu holds a group join for half the session timeout."""
+    """Reads every partition of the action and dead-letter topics from the start."""
 
     def __init__(self, settings: Settings):
         self.dead_letter_topic = settings.topics.dead_letter
         topics = [*settings.topics.actions.model_dump().values(), self.dead_letter_topic]
-        self.consumer = Consumer({"bootstrap.servers": settings.kafka.bootstrap_servers,
-                                  "group.id": "ads-actions-demo", "enable.auto.commit": False, "log_level": 0})
-        metadata = self.consumer.list_topics(timeout=10)
-        self.consumer.assign([TopicPartition(topic, partition, OFFSET_BEGINNING)
-                              for topic in topics for partition in metadata.topics[topic].partitions])
+        self.consumer = consumer_from_start(settings.kafka.bootstrap_servers, topics, "ads-actions-demo")
 
     def read_into(self, tally: Tally, seconds: float) -> None:
         for message in self.consumer.consume(num_messages=1000, timeout=seconds):

@@ -6,8 +6,10 @@ table whose changelog does not match its source topic, and keys would no longer 
 
 from __future__ import annotations
 
+from typing import Iterable
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
-from confluent_kafka import KafkaException
 
 from .config import Settings
 
@@ -33,3 +35,16 @@ def ensure_topics(settings: Settings, timeout: float = 30.0) -> None:
         except KafkaException as exc:
             if exc.args[0].code() != exc.args[0].TOPIC_ALREADY_EXISTS:
                 raise
+
+
+def consumer_from_start(bootstrap: str, topics: Iterable[str], group_id: str) -> Consumer:
+    """A consumer on every partition of the (existing) topics from their beginning, for tools that
+    read what the worker wrote: assign(), not subscribe(), since Tansu holds a group join for half
+    the session timeout and these readers need no group offsets."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group_id, "enable.auto.commit": False,
+                         "log_level": 0})
+    metadata = consumer.list_topics(timeout=10)
+    consumer.assign([TopicPartition(topic, partition, OFFSET_BEGINNING)
+                     for topic in topics if topic in metadata.topics
+                     for partition in metadata.topics[topic].partitions])
+    return consumer

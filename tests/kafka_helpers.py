@@ -6,9 +6,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from confluent_kafka import Consumer, TopicPartition
-
 from streams.demo import WorkerProcess as DemoWorker
+from streams.topics import consumer_from_start
 
 
 @dataclass
@@ -47,12 +46,7 @@ def read_topics(bootstrap: str, topics: list[str], expected: int, timeout: float
                 settle: float = 1.0) -> list[Record]:
     """Read every partition of the topics from the start (assign, no group join) until at least
     ``expected`` records arrived, then ``settle`` more seconds to catch any extra (duplicates)."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "test-reader", "enable.auto.commit": False,
-                         "auto.offset.reset": "earliest", "log_level": 0})
-    metadata = consumer.list_topics(timeout=10)
-    consumer.assign([TopicPartition(topic, partition, 0)
-                     for topic in topics if topic in metadata.topics
-                     for partition in metadata.topics[topic].partitions])
+    consumer = consumer_from_start(bootstrap, topics, "test-reader")
     records: list[Record] = []
     deadline = time.monotonic() + timeout
     settle_until = None
