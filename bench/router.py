@@ -42,13 +42,13 @@ from prometheus_client import CollectorRegistry
 
 from streams import broker as embedded
 from streams.avro_codec import AvroCodec
-from streams.config import ACTION_KINDS, ENV_BOOTSTRAP, Settings, load_settings
+from streams.config import ENV_BOOTSTRAP, Settings, load_settings
 from streams.demo import WorkerProcess
 from streams.generator import generate_events
 from streams.metrics import RouterMetrics
-from streams.publish import producer_for, publish_lines
+from streams.publish import produce_waiting, producer_for, publish_lines
 from streams.routing import Router
-from streams.topics import consumer_from_start, ensure_topics
+from streams.topics import consumer_from_start, ensure_topics, prefixed_topics
 from streams.triggers import ADS, IDS, InputMessage, TriggerProcessor
 
 REPO = Path(__file__).resolve().parent.parent
@@ -99,12 +99,7 @@ def write_config(bootstrap: str, workdir: Path, partitions: int, name: str) -> P
     # A short session timeout: Tansu holds a group join for half of it.
     config["kafka"] = {**config["kafka"], "bootstrap_servers": bootstrap, "app_id": prefix,
                        "partitions": partitions, "session_timeout": "6s"}
-    config["topics"] = {
-        "events": f"{prefix}.ads.events", "ids_events": f"{prefix}.ids.events",
-        "dead_letter": f"{prefix}.ads.dead-letter", "events_by_id": f"{prefix}.ads.events.by-id",
-        "ids_events_by_id": f"{prefix}.ids.events.by-id",
-        "actions": {kind: f"{prefix}.ads.action.{kind}" for kind in ACTION_KINDS},
-    }
+    config["topics"] = prefixed_topics(prefix)
     config["metrics"] = {"port": 0}
     config["worker"] = {**config.get("worker", {}), "data_dir": str(workdir / prefix)}
     path = workdir / f"{prefix}.yaml"
@@ -302,22 +297,13 @@ class BaselineRouter:
             result = processor.process(messages, self.routed_ids[processor])
             self.processing_seconds += time.perf_counter() - started
             for out in result.outgoing:
-                self.produce(out.topic, out.key, out.value, out.partition, out.headers)
+                produce_waiting(self.producer, out.topic, out.value, out.key, partition=out.partition,
+                                headers=out.headers)
                 self.forwarded += out.topic in self.forward_topics
             self.producer.flush()
             now = time.time()
             for _, key in result.routed:
                 self.routed_ids[processor][key] = now
-
-    def produce(self, topic: str, key: bytes | None, value: bytes, partition: int | None,
-                headers: list[tuple[str, bytes]] | None) -> None:
-        extra = {"partition": partition} if partition is not None else {}
-        while True:
-            try:
-                self.producer.produce(topic, value, key, headers=headers, **extra)
-                return
-            except BufferError:  # librdkafka's local queue is full: let deliveries drain
-                self.producer.poll(0.05)
 
 
 def measure_baseline(config: Path, events: int, published: int, batch_size: int,

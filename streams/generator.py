@@ -26,6 +26,7 @@ import orjson
 from .event_types import EVENT_TYPE_NAMES
 from .events import (CONTROL_CHARACTERS, INVALID_JSON, INVALID_VALUE, MISSING_FIELD, UNDECODABLE,
                      UNKNOWN_PRIORITY, WRONG_TYPE)
+from .priorities import PRIORITY_WORDS
 
 CATALOGUE_PATH = Path(__file__).parent / "data" / "event-detail-catalogue.txt"
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -160,7 +161,7 @@ _MITRE = {
     "UPLOAD": ("TA0010", "Exfiltration", "T1048", "Exfiltration Over Alternative Protocol"),
     "TOR": ("TA0011", "Command and Control", "T1090", "Proxy"),
 }
-_PRIORITY_WORDS = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATION", "INFORMATIONAL")
+_PRIORITY_WORDS = (*PRIORITY_WORDS, "INFORMATIONAL")  # both spellings ADS uses
 _DATA_FEEDS = ("Default", "Default", "core-router", "dmz-probe")
 _METHOD_INSTANCES = ("Default", "Default", "Servers", "Guests")
 _INTERNAL_V4 = ("10.10.0.0/16", "10.99.0.0/16", "192.168.112.0/24", "172.16.4.0/22")

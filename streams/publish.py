@@ -34,6 +34,18 @@ def producer_for(settings: Settings, **overrides: object) -> Producer:
     })
 
 
+def produce_waiting(producer: Producer, topic: str, value: bytes, key: bytes | None, *,
+                    partition: int | None = None, headers: list[tuple[str, bytes]] | None = None) -> None:
+    """produce(), waiting for deliveries to drain while librdkafka's local queue is full."""
+    extra = {"partition": partition} if partition is not None else {}
+    while True:
+        try:
+            producer.produce(topic, value, key, headers=headers, **extra)
+            return
+        except BufferError:
+            producer.poll(0.05)
+
+
 def publish_lines(settings: Settings, lines: Iterable[bytes], *, rate: float | None = None,
                   on_sent: Callable[[], None] | None = None, producer: Producer | None = None) -> PublishCounts:
     """One event a line: IDS events to the IDS topic, everything else (even malformed lines, which
@@ -62,12 +74,7 @@ def publish_lines(settings: Settings, lines: Iterable[bytes], *, rate: float | N
                 key = event_key(obj["id"])
         else:
             counts.unparsed += 1
-        while True:
-            try:
-                producer.produce(topic, value=line, key=key)
-                break
-            except BufferError:  # local queue full: let deliveries drain
-                producer.poll(0.05)
+        produce_waiting(producer, topic, line, key)
         producer.poll(0)
         sent += 1
         if on_sent:

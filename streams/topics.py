@@ -11,13 +11,21 @@ from typing import Iterable
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from .config import Settings
+from .config import Settings, TopicSettings
 
 
 def all_topic_names(settings: Settings) -> list[str]:
     topics = settings.topics
     return [topics.events, topics.ids_events, topics.dead_letter, topics.events_by_id,
             topics.ids_events_by_id, *topics.actions.model_dump().values()]
+
+
+def prefixed_topics(prefix: str) -> dict:
+    """A ``topics:`` section naming every topic ``<prefix>.<default name>``: runs that share a
+    broker (tests, benchmarks) keep out of each other's data."""
+    defaults = TopicSettings()
+    return {**{field: f"{prefix}.{name}" for field, name in defaults.model_dump(exclude={"actions"}).items()},
+            "actions": {kind: f"{prefix}.{name}" for kind, name in defaults.actions.model_dump().items()}}
 
 
 def ensure_topics(settings: Settings, timeout: float = 30.0) -> None:

@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from streams import broker as embedded
+from streams.topics import prefixed_topics
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_CONFIG = REPO / "examples" / "actions.yaml"
@@ -63,12 +64,7 @@ def isolated_config(kafka_bootstrap: str, tmp_path: Path):
         kafka.update(bootstrap_servers=kafka_bootstrap, app_id=prefix, partitions=kafka.get("partitions", 2),
                      session_timeout="6s")  # Tansu holds a group join for half the session timeout
         config["kafka"] = kafka
-        config["topics"] = {
-            "events": f"{prefix}.ads.events", "ids_events": f"{prefix}.ids.events",
-            "dead_letter": f"{prefix}.ads.dead-letter", "events_by_id": f"{prefix}.ads.events.by-id",
-            "ids_events_by_id": f"{prefix}.ids.events.by-id",
-            "actions": {kind: f"{prefix}.ads.action.{kind}" for kind in ("email", "syslog", "snmp", "script", "capture")},
-        }
+        config["topics"] = prefixed_topics(prefix)
         config["metrics"] = sections.get("metrics", {"port": 0})  # no endpoint unless a test asks
         config.setdefault("worker", {})
         config["worker"] = {**config["worker"], "data_dir": str(tmp_path / f"{prefix}-data")}
