@@ -5,8 +5,9 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# Debian packages the project uses at run or test time (later issues add receivers here).
-APT_PACKAGES := python3-venv python3-dev prometheus
+# Debian packages the project uses at run or test time: rsyslog and snmptrapd are the real
+# receivers of the demo and the tests, smitools lints the MIB.
+APT_PACKAGES := python3-venv python3-dev prometheus rsyslog rsyslog-gnutls snmptrapd snmp smitools
 APT_STAMP := $(VENV)/.apt-$(shell echo $(APT_PACKAGES) | md5sum | cut -c1-8)
 PIP_STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

@@ -85,6 +85,7 @@ def ads_event_record(event: AdsEvent) -> dict[str, Any]:
         "userIdentity": event.user_identity,
         "flows": [dict(flow) for flow in event.flows],
         "update": event.is_update,
+        "detailMachine": event.detail_machine,
     }
 
 

@@ -9,11 +9,14 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from datetime import datetime, time
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationError,
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError,
                       field_validator, model_validator)
 
 from .durations import parse_duration
@@ -161,29 +164,202 @@ class Perspective(_Section):
     rules: list[Rule] = Field(min_length=1)
 
 
+class RetryPolicy(_Section):
+    """Exponential backoff between tries of one delivery; after the last try, or once the
+    deadline (counted from the first try) has passed, the delivery goes to the dead-letter topic."""
+
+    max_attempts: int = Field(10, ge=1, le=1000)
+    initial_backoff: Seconds = 1.0
+    max_backoff: Seconds = 60.0
+    deadline: Seconds = 600.0
+
+    def backoff(self, attempt: int) -> float:
+        """Seconds to wait after failed try number ``attempt`` (1-based)."""
+        return min(self.max_backoff, self.initial_backoff * 2 ** (attempt - 1))
+
+
 class Action(_Section):
-    """What every action has; each later sink adds its own settings in a subclass."""
+    """What every action has; each sink adds its own settings in a subclass."""
 
     name: Name
     perspective: str
     active: bool = True
     min_priority: PriorityField = Priority.INFORMATION
+    mute: list[str] = Field([], description="names of mute_windows during which this action does not fire")
+    retry: RetryPolicy = RetryPolicy()
 
 
 class EmailAction(Action):
     pass
 
 
+SYSLOG_SEVERITIES = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
+
+
+class TlsClientSettings(_Section):
+    ca_file: str | None = Field(None, description="CA bundle to verify the server; the system's when unset")
+    cert_file: str | None = Field(None, description="client certificate, for servers that ask for one")
+    key_file: str | None = None
+    verify: bool = True
+    server_name: str | None = Field(None, description="name to verify in the server certificate; the host when unset")
+
+
+class SyslogTarget(_Section):
+    host: str = "127.0.0.1"
+    port: int | None = Field(None, ge=1, le=65535, description="514 for udp and tcp, 6514 for tls when unset")
+    transport: Literal["udp", "tcp", "tls"] = "udp"
+    framing: Literal["rfc3164", "rfc5424"] = "rfc3164"
+    tls: TlsClientSettings = TlsClientSettings()
+    timeout: Seconds = 5.0
+
+    @property
+    def effective_port(self) -> int:
+        return self.port or (6514 if self.transport == "tls" else 514)
+
+
+class SyslogSettings(_Section):
+    """What every syslog action shares: the global default target and the CEF header."""
+
+    default_target: SyslogTarget = SyslogTarget()
+    hostname: str = Field("", description="HOSTNAME field of the syslog header; this machine's name when empty")
+    app_name: str = Field("ADS", pattern=r"^[!-~]{1,48}$")
+    cef_vendor: str = "Flowmon Networks"
+    cef_product: str = "Flowmon ADS Ultimate"
+    cef_version: str = "13.00.00"
+
+
 class SyslogAction(Action):
-    pass
+    priority_as_severity: bool = True
+    severity: Literal[SYSLOG_SEVERITIES] = Field(  # type: ignore[valid-type]
+        "notice", description="the syslog severity of every message when priority_as_severity is off")
+    target: SyslogTarget | None = Field(None, description="own target; syslog.default_target when unset")
+    use_event_id: bool = False
+    divide_by_targets: bool = False
+    max_messages_per_event: int = Field(5, ge=1, le=10_000)
+    machine_readable_detail: bool = False
+
+
+class SnmpUser(_Section):
+    name: str = Field(min_length=1, max_length=32)
+    auth_protocol: Literal["SHA", "SHA-224", "SHA-256", "SHA-384", "SHA-512"] = "SHA"
+    auth_key: SecretStr = Field(description="at least 8 characters")
+    priv_protocol: Literal["AES", "AES-192", "AES-256"] = "AES"
+    priv_key: SecretStr
+
+    @field_validator("auth_key", "priv_key")
+    @classmethod
+    def _key_length(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < 8:
+            raise ValueError("expected a key of at least 8 characters (RFC 3414), found a shorter one")
+        return value
+
+
+class SnmpDestination(_Section):
+    address: str
+    port: int = Field(162, ge=1, le=65535)
+    version: Literal["v1", "v2c", "v3"] = "v2c"
+    community: SecretStr = SecretStr("public")
+    user: SnmpUser | None = None
+    notification: Literal["trap", "inform"] = "trap"
+    timeout: Seconds = 2.0
+    retries: int = Field(2, ge=0, le=10, description="informs: resends before the try counts as failed")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "SnmpDestination":
+        if self.version == "v3" and self.user is None:
+            raise ValueError("expected a user (name, auth_key, priv_key) for version v3, found none")
+        if self.version == "v1" and self.notification == "inform":
+            raise ValueError("expected notification: trap for version v1 (SNMPv1 has no informs), found inform")
+        return self
+
+
+class SnmpSettings(_Section):
+    target_groups: dict[Name, list[SnmpDestination]] = {}
+    engine_id: str | None = Field(None, pattern=r"^(0x)?[0-9A-Fa-f]{10,64}$",
+                                  description="SNMPv3 engine ID of this sender, in hex: receivers create "
+                                              "v3 users for it (snmptrapd: createUser -e); derived from the "
+                                              "host name when unset")
 
 
 class SnmpAction(Action):
-    pass
+    target_groups: list[str] = Field(min_length=1)
+
+
+class ScriptsSettings(_Section):
+    directory: str = Field("scripts", description="the only directory scripts are run from")
+
+
+class ScriptParameter(_Section):
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
+    value: str = ""
 
 
 class ScriptAction(Action):
-    pass
+    # Scripts may not be idempotent: one try unless the action asks for more.
+    retry: RetryPolicy = RetryPolicy(max_attempts=1)
+    script: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}$",
+                        description="file name in scripts.directory (no path)")
+    input_format: Literal["tsv", "tsv-extended", "json"] = "tsv"
+    parameters: list[ScriptParameter] = []
+    timeout: Seconds = 30.0
+    concurrency: int = Field(1, ge=1, le=256, description="runs of this action at the same time")
+    batch_size: int = Field(100, ge=1, le=100_000, description="events given to one run; 1 = a run per event")
+    environment: list[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]] = Field(
+        ["PATH", "LANG", "LC_ALL", "TZ"], description="worker environment variables passed to the script")
+
+
+class SmtpSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int | None = Field(None, ge=1, le=65535, description="25 (plain), 587 (starttls), 465 (tls) when unset")
+    security: Literal["plain", "starttls", "tls"] = "plain"
+    username: str | None = None
+    password: SecretStr | None = None
+    from_address: str = "ads-actions@localhost"
+    timeout: Seconds = 30.0
+    tls: TlsClientSettings = TlsClientSettings()
+
+    @property
+    def effective_port(self) -> int:
+        return self.port or {"plain": 25, "starttls": 587, "tls": 465}[self.security]
+
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class MuteWindow(_Section):
+    """A one-off window (``start`` and ``end``, dates with times) or a weekly recurring one
+    (``weekdays``, ``start_time``, ``end_time`` in ``timezone``; an end before the start runs past
+    midnight)."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+    weekdays: list[Literal[WEEKDAYS]] | None = None  # type: ignore[valid-type]
+    start_time: time | None = None
+    end_time: time | None = None
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"expected an IANA time zone such as Europe/Prague, found {value!r}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> "MuteWindow":
+        one_off = (self.start, self.end)
+        weekly = (self.weekdays, self.start_time, self.end_time)
+        if all(v is not None for v in one_off) and all(v is None for v in weekly):
+            if self.end <= self.start:  # type: ignore[operator]
+                raise ValueError(f"expected end after start, found {self.end} <= {self.start}")
+            return self
+        if all(v is not None for v in weekly) and all(v is None for v in one_off):
+            if not self.weekdays:
+                raise ValueError("expected at least one weekday, found none")
+            return self
+        raise ValueError("expected either start and end (one-off) or weekdays, start_time and end_time (weekly)")
 
 
 class CaptureAction(Action):
@@ -209,7 +385,19 @@ class Settings(_Section):
     worker: WorkerSettings = WorkerSettings()
     filters: dict[Name, Annotated[FilterSpec, BeforeValidator(_filter_shorthand)]] = {}
     perspectives: dict[Name, Perspective] = Field(min_length=1)
+    mute_windows: dict[Name, MuteWindow] = {}
+    syslog: SyslogSettings = SyslogSettings()
+    snmp: SnmpSettings = SnmpSettings()
+    scripts: ScriptsSettings = ScriptsSettings()
+    smtp: SmtpSettings = SmtpSettings()
     actions: ActionsSettings = ActionsSettings()
+
+    def action(self, name: str) -> Action | None:
+        for actions in self.actions.by_kind().values():
+            for action in actions:
+                if action.name == name:
+                    return action
+        return None
 
 
 @dataclass(frozen=True)
@@ -363,6 +551,15 @@ def _cross_checks(raw: dict[str, Any]) -> list[ConfigIssue]:
                 known = ", ".join(sorted(map(str, perspectives))) or "none defined"  # as for filters
                 issues.append(ConfigIssue(f"{path}.perspective", f"expected the name of a perspective "
                                           f"({known}), found {reference!r}"))
+            for field, section, known_names in (("mute", "mute_windows", _mapping(raw.get("mute_windows"))),
+                                                ("target_groups", "snmp.target_groups",
+                                                 _mapping(_mapping(raw.get("snmp")).get("target_groups")))):
+                references = action.get(field) if isinstance(action.get(field), list) else []
+                for index, reference in enumerate(references):
+                    if isinstance(reference, str) and reference not in known_names:
+                        known = ", ".join(sorted(map(str, known_names))) or "none defined"
+                        issues.append(ConfigIssue(f"{path}.{field}.{index}", f"expected the name of one of "
+                                                  f"{section} ({known}), found {reference!r}"))
             name = action.get("name")
             if isinstance(name, str) and name in seen_actions:
                 issues.append(ConfigIssue(f"{path}.name", f"expected a unique action name, found "

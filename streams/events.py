@@ -84,6 +84,7 @@ class AdsEvent:
     perspective: str = ""
     input_priority: Priority | None = None
     detail: str = ""
+    detail_machine: str = ""  # the machine-readable form of the detail, when the producer sends it
     ports: str = ""
     protocol: str = ""
     captured_source: str = ""
@@ -441,6 +442,7 @@ def ads_event_from_mapping(obj: Mapping[str, Any], limits: InputLimits) -> AdsEv
         perspective=reader.text("perspective", free_text=True),
         input_priority=_priority(reader),
         detail=reader.text("detail", free_text=True),
+        detail_machine=reader.text("detailMachine", free_text=True),
         ports=_ports(reader),
         protocol=reader.text("protocol").strip(),
         source=source,

@@ -221,8 +221,19 @@ def test_every_historical_schema_resolves_to_the_current_schema(path):
         fastavro.schemaless_writer(buffer, writer, record)
         as_written = fastavro.schemaless_reader(io.BytesIO(buffer.getvalue()), writer, return_record_name=True)
         resolved = reader.decode(MAGIC + fingerprint + buffer.getvalue())
-        # Fields the writer had keep their values; fields added since get their defaults.
-        assert {k: v for k, v in resolved.items() if k in as_written} == as_written
+        # Fields the writer had keep their values; fields added since (also in nested records)
+        # get their defaults.
+        assert _written_part(resolved, as_written) == as_written
+
+
+def _written_part(resolved, as_written):
+    if isinstance(as_written, dict) and isinstance(resolved, dict):
+        return {k: _written_part(resolved[k], v) for k, v in as_written.items() if k in resolved}
+    if isinstance(as_written, tuple) and isinstance(resolved, tuple):  # a union branch: (name, record)
+        return tuple(_written_part(r, w) for r, w in zip(resolved, as_written))
+    if isinstance(as_written, list) and isinstance(resolved, list):
+        return [_written_part(r, w) for r, w in zip(resolved, as_written)]
+    return resolved
 
 
 def test_enum_schemas_match_the_code():

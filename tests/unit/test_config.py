@@ -310,8 +310,8 @@ def test_duplicate_action_names_are_reported_across_kinds():
           email:
             - {name: alert, perspective: security}
           script:
-            - {name: other, perspective: security}
-            - {name: alert, perspective: security}
+            - {name: other, perspective: security, script: a.sh}
+            - {name: alert, perspective: security, script: a.sh}
     """)
     assert issues_of(text) == [
         "cfg.yaml: actions.script.1.name: expected a unique action name, found 'alert' also used at actions.email.0 (line 11)"]

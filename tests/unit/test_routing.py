@@ -189,6 +189,9 @@ def test_perspectives_give_priorities_independently():
 # --- routes ----------------------------------------------------------------------------------------
 
 ACTIONS = """\
+snmp:
+  target_groups:
+    noc: [{address: 127.0.0.1}]
 actions:
   email:
     - {name: soc-mail, perspective: security, min_priority: HIGH}
@@ -196,10 +199,10 @@ actions:
   syslog:
     - {name: siem, perspective: security, min_priority: LOW}
   snmp:
-    - {name: noc-traps, perspective: operations, min_priority: MEDIUM}
+    - {name: noc-traps, perspective: operations, min_priority: MEDIUM, target_groups: [noc]}
   script:
-    - {name: sec-script, perspective: security, min_priority: CRITICAL}
-    - {name: ops-script, perspective: operations}
+    - {name: sec-script, perspective: security, min_priority: CRITICAL, script: sms.sh}
+    - {name: ops-script, perspective: operations, script: ops.sh}
   capture:
     - {name: pcap, perspective: security, min_priority: HIGH}
 """

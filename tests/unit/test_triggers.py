@@ -43,15 +43,18 @@ CONFIG = dedent("""\
         id: 2
         rules:
           - {types: [DOS], priority: MEDIUM}
+    snmp:
+      target_groups:
+        noc: [{address: 127.0.0.1}]
     actions:
       email:
         - {name: soc-mail, perspective: security, min_priority: HIGH}
       syslog:
         - {name: siem, perspective: security, min_priority: LOW}
       snmp:
-        - {name: noc-traps, perspective: operations, min_priority: MEDIUM}
+        - {name: noc-traps, perspective: operations, min_priority: MEDIUM, target_groups: [noc]}
       script:
-        - {name: sms, perspective: security, min_priority: CRITICAL}
+        - {name: sms, perspective: security, min_priority: CRITICAL, script: sms.sh}
 """)
 
 
@@ -186,8 +189,8 @@ def test_ids_events_reach_only_script_actions_and_use_the_ids_by_id_topic():
 
 
 def test_ids_events_routed_to_scripts():
-    config = CONFIG.replace("{name: sms, perspective: security, min_priority: CRITICAL}",
-                            "{name: sms, perspective: security, min_priority: HIGH}")
+    config = CONFIG.replace("{name: sms, perspective: security, min_priority: CRITICAL, script: sms.sh}",
+                            "{name: sms, perspective: security, min_priority: HIGH, script: sms.sh}")
     settings = settings_of(config)
     h = Harness(IDS, settings, Router(settings))
     result = h.processor.process([at_home(ids_json(12), 12, topic="ids.events")], {})
