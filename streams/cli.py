@@ -57,7 +57,7 @@ def broker(port: int) -> None:
 @main.command()
 @click.option("-c", "--config", "config_path", required=True, type=click.Path(dir_okay=False))
 def worker(config_path: str) -> None:
-    """Run the Faust worker: routing agents (and, later, sink agents)."""
+    """Run the Faust worker: routing and sink agents (worker.roles chooses)."""
     settings = _settings_or_exit(config_path)
     from faust import Worker
 
@@ -70,6 +70,28 @@ def worker(config_path: str) -> None:
     app = build_app(settings)
     Path(settings.worker.data_dir).mkdir(parents=True, exist_ok=True)
     Worker(app, loglevel=settings.worker.log_level, quiet=True).execute_from_commandline()
+
+
+@main.command()
+@click.option("-c", "--config", "config_path", required=True, type=click.Path(dir_okay=False))
+@click.option("--action", "action", required=True, help="the action whose dead-lettered deliveries to re-drive")
+@click.option("--all", "from_beginning", is_flag=True,
+              help="every dead letter of the action, also those re-driven before")
+@click.option("--dry-run", is_flag=True, help="count what would be re-driven, change nothing")
+def redrive(config_path: str, action: str, from_beginning: bool, dry_run: bool) -> None:
+    """Send an action's dead-lettered deliveries back to its topic, to be delivered again."""
+    from .redrive import redrive as redrive_action
+
+    settings = _settings_or_exit(config_path)
+    try:
+        result = redrive_action(settings, action, from_beginning=from_beginning, dry_run=dry_run)
+    except ValueError as exc:
+        click.echo(f"{config_path}: {exc}", err=True)
+        sys.exit(1)
+    verb = "would re-drive" if dry_run else "re-drove"
+    reasons = ", ".join(f"{reason}: {count}" for reason, count in sorted(result.redriven.items()))
+    click.echo(f"{action}: {verb} {result.total} dead-lettered deliveries"
+               f"{f' ({reasons})' if reasons else ''}, of {result.examined} dead letters read")
 
 
 @main.command("check-config")
@@ -170,6 +192,32 @@ def demo(config_path: str, event_count: int, rate: float, seed: int, exit_when_d
 
     sys.exit(run_demo(config_path, event_count=event_count, rate=rate, exit_when_done=exit_when_done,
                       seed=seed))
+
+
+@main.command()
+@click.option("-c", "--config", "config_path", required=True, type=click.Path(dir_okay=False))
+@click.option("--script", "action_name", required=True, help="name of a script action in the configuration")
+@click.argument("event_path", type=click.Path(dir_okay=False, allow_dash=True))
+def initiate(config_path: str, action_name: str, event_path: str) -> None:
+    """Run a script action on one ADS or IDS event (JSON) now, as ADS's "Initiate response" does:
+    prints the script's output and exits with its status (124: timed out)."""
+    from .initiate import initiate_response
+
+    sys.exit(initiate_response(_settings_or_exit(config_path), action_name, event_path))
+
+
+@main.command("send-mail")
+@click.option("-c", "--config", "config_path", required=True, type=click.Path(dir_okay=False))
+@click.option("--to", "recipients", multiple=True, required=True, help="recipient address; repeat for more")
+@click.option("--subject", required=True)
+@click.option("--body", default="", help="text before what arrives on stdin")
+def send_mail(config_path: str, recipients: tuple[str, ...], subject: str, body: str) -> None:
+    """Send one plain-text mail through the configured SMTP server: --body, then stdin (the
+    events) unless stdin is a terminal."""
+    from .send_mail import send_mail_command
+
+    stdin = None if sys.stdin is None or sys.stdin.isatty() else sys.stdin.buffer  # None: fd 0 is closed
+    sys.exit(send_mail_command(_settings_or_exit(config_path), list(recipients), subject, body, stdin))
 
 
 # `python -m streams.cli` (the demo and the tests start workers this way).

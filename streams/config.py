@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError,
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError,
                       field_validator, model_validator)
 
 from .durations import parse_duration
@@ -42,7 +42,16 @@ def _seconds(value: Any) -> float:
     return parse_duration(value)
 
 
+def _time_zone(value: Any) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise ValueError(f"expected an IANA time zone such as Europe/Prague, found {value!r}") from None
+    return value
+
+
 PriorityField = Annotated[Priority, BeforeValidator(_priority)]
+TimeZone = Annotated[str, AfterValidator(_time_zone)]
 Seconds = Annotated[float, BeforeValidator(_seconds)]
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 
@@ -100,9 +109,12 @@ class MetricsSettings(_Section):
 
 
 class WorkerSettings(_Section):
+    # Which agents this worker runs: routers and sinks can be scaled apart (deploy/kubernetes).
+    roles: list[Literal["router", "sinks"]] = Field(["router", "sinks"], min_length=1)
     batch_size: int = Field(1000, ge=1, le=100_000)
     batch_timeout: Seconds = 0.05
     data_dir: str = "var/worker"
+    max_waiting_deliveries: int = Field(10_000, ge=1, description="per sink agent: reading pauses above this")
     log_level: Literal["debug", "info", "warn", "error"] = "info"
 
 
@@ -226,6 +238,8 @@ class SyslogSettings(_Section):
     cef_vendor: str = "Flowmon Networks"
     cef_product: str = "Flowmon ADS Ultimate"
     cef_version: str = "13.00.00"
+    timezone: TimeZone = Field("UTC", description="zone of message times (syslog header, CEF start=); "
+                                                   "ADS itself writes local time")
 
 
 class SyslogAction(Action):
@@ -336,16 +350,7 @@ class MuteWindow(_Section):
     weekdays: list[Literal[WEEKDAYS]] | None = None  # type: ignore[valid-type]
     start_time: time | None = None
     end_time: time | None = None
-    timezone: str = "UTC"
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"expected an IANA time zone such as Europe/Prague, found {value!r}") from None
-        return value
+    timezone: TimeZone = "UTC"
 
     @model_validator(mode="after")
     def _one_shape(self) -> "MuteWindow":

@@ -16,6 +16,12 @@ HEADER_SOURCE_PARTITION = "ads-dlq-source-partition"
 HEADER_SOURCE_OFFSET = "ads-dlq-source-offset"
 HEADER_TIME = "ads-dlq-time"
 HEADER_TRUNCATED_FROM = "ads-dlq-truncated-from"
+# Failed deliveries only: the action that gave up, and after how many tries.
+HEADER_ACTION = "ads-dlq-action"
+HEADER_ATTEMPTS = "ads-dlq-attempts"
+
+STAGE_INPUT = "input"
+STAGE_DELIVERY = "delivery"
 
 MAX_DETAIL_BYTES = 1024
 # Below Kafka's default message.max.bytes (1 MiB) with room for headers: an oversized input is

@@ -60,6 +60,11 @@ class InputLimits:
     max_targets: int = 4096
     max_flows: int = 1000
 
+    @classmethod
+    def from_settings(cls, section: Any) -> "InputLimits":
+        """From the ``input:`` section of the configuration."""
+        return cls(section.max_message_bytes, section.max_field_chars, section.max_targets, section.max_flows)
+
 
 # Identifiers may hold no control character at all; free text (details, descriptions) may hold
 # tab, newline and carriage return, which the sinks neutralise for their own formats.

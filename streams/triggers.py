@@ -19,7 +19,7 @@ from aiokafka.partitioner import murmur2
 
 from .avro_codec import AvroCodec, AvroDecodeError, RoutedActionEncoder, ads_event_record, ids_event_record
 from .config import Settings
-from .deadletter import bounded_payload, dead_letter_headers
+from .deadletter import STAGE_INPUT, bounded_payload, dead_letter_headers
 from .events import (INVALID_AVRO, OVERSIZED, AdsEvent, IdsEvent, InputLimits, InvalidEvent,
                      ads_event_from_mapping, decode_json_object, ids_event_from_mapping)
 from .metrics import RouterMetrics
@@ -78,8 +78,7 @@ class TriggerProcessor:
         self.retention = settings.input.dedup_retention
         self.dead_letter_topic = settings.topics.dead_letter
         self.by_id_topic = settings.topics.events_by_id if kind == ADS else settings.topics.ids_events_by_id
-        self.limits = InputLimits(settings.input.max_message_bytes, settings.input.max_field_chars,
-                                  settings.input.max_targets, settings.input.max_flows)
+        self.limits = InputLimits.from_settings(settings.input)
         self.encoder = RoutedActionEncoder()
         self._from_mapping = ads_event_from_mapping if kind == ADS else ids_event_from_mapping
         self._to_record = ads_event_record if kind == ADS else ids_event_record
@@ -171,7 +170,7 @@ class TriggerProcessor:
     def _dead_letter(self, result: BatchResult, message: InputMessage, invalid: InvalidEvent,
                      now: datetime) -> None:
         payload, extra = bounded_payload(message.value or b"")
-        headers = dead_letter_headers(reason=invalid.reason, detail=invalid.message, stage="input",
+        headers = dead_letter_headers(reason=invalid.reason, detail=invalid.message, stage=STAGE_INPUT,
                                       topic=message.topic, partition=message.partition,
                                       offset=message.offset, now=now) + extra
         result.outgoing.append(Outgoing(self.dead_letter_topic, message.key, payload, None, headers))

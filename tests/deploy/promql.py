@@ -10,6 +10,7 @@ import re
 
 from prometheus_client import CollectorRegistry
 
+from sinks.metrics import SinkMetrics
 from streams.metrics import RouterMetrics
 
 # Names Prometheus adds to every target's series itself, not exported by the worker.
@@ -47,10 +48,11 @@ def metric_names_in(expr: str) -> set[str]:
 
 
 def series_by_family() -> dict[str, set[str]]:
-    """RouterMetrics on a fresh registry: each metric's base name (counters without _total) and
-    the series names a worker exposes for it."""
+    """The worker's metrics (router and sinks) on a fresh registry: each metric's base name
+    (counters without _total) and the series names a worker exposes for it."""
     registry = CollectorRegistry()
     RouterMetrics(registry)
+    SinkMetrics(registry)
     return {family.name: {family.name + suffix for suffix in _SERIES_SUFFIXES[family.type]}
             for family in registry.collect()}
 

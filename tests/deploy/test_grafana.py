@@ -63,8 +63,9 @@ def test_dashboard_uses_only_metrics_the_worker_exports() -> None:
     assert not unknown
 
 
-def test_dashboard_charts_every_router_metric() -> None:
-    # A metric added to streams/metrics.py needs a panel in deploy/grafana/dashboards/ads-actions.json.
+def test_dashboard_charts_every_worker_metric() -> None:
+    # A metric added to streams/metrics.py or sinks/metrics.py needs a panel in
+    # deploy/grafana/dashboards/ads-actions.json.
     charted = {name for expr in dashboard_expressions() for name in metric_names_in(expr)}
     uncharted = {family for family, series in series_by_family().items() if not series & charted}
     assert not uncharted

@@ -1,0 +1,182 @@
+"""The stages in front of every action's pipeline, for one kind's topic (``ads.action.<kind>``):
+decode the RoutedAction, find its action, mute, dedup per (action, event ID); and behind it:
+record what was delivered, dead-letter what was given up, then acknowledge the input message.
+
+Free of Faust: the agent (streams/app.py) gives it messages with their ack callbacks, a store of
+delivered keys (a Faust table with a changelog), and a function that sends messages and waits for
+the broker's acknowledgement. Nothing is acknowledged before what it settled is in Kafka, so a
+crash re-reads it (at least once), and the delivered-keys table stops the re-read from being
+delivered again (idempotent per action and event ID).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from datetime import datetime, timezone
+from typing import Awaitable, Callable, Mapping, Protocol, Sequence
+
+from streams.avro_codec import AvroCodec, AvroDecodeError
+from streams.config import Action, Settings
+from streams.deadletter import (HEADER_ACTION, HEADER_ATTEMPTS, STAGE_DELIVERY, bounded_payload,
+                                dead_letter_headers)
+from streams.events import InputLimits, InvalidEvent, ads_event_from_mapping, ids_event_from_mapping
+from streams.priorities import Priority
+from streams.triggers import InputMessage, Outgoing
+
+from .base import Delivery, Sink
+from .metrics import SinkMetrics
+from .mute import active_window
+from .pipeline import ActionPipeline, Pending, Settled
+
+log = logging.getLogger("ads_actions.sinks")
+
+# Dead-letter reasons of messages that never reached a sink.
+INVALID_ROUTED_MESSAGE = "invalid_routed_message"
+UNKNOWN_ACTION = "unknown_action"
+# Counted as muted under this window name: routed before the action was made inactive.
+INACTIVE = "(inactive)"
+
+Ack = Callable[[], object]
+
+
+class DeliveredStore(Protocol):
+    """Which (action, event) keys were delivered, and when; kept in Kafka so that a restart or a
+    rebalance does not deliver twice (streams/marks.py)."""
+
+    def marked_at(self, key: str) -> float | None: ...
+
+    async def record(self, marks: Sequence[tuple[str, int]], now: float) -> None:
+        """Remember (key, partition of its input message) pairs as delivered at ``now``."""
+
+
+class SinkHost:
+    def __init__(self, kind: str, settings: Settings, metrics: SinkMetrics, sinks: Mapping[str, Sink],
+                 store: DeliveredStore, send: Callable[[Sequence[Outgoing]], Awaitable[None]],
+                 clock: Callable[[], float] = time.time):
+        self.kind = kind
+        self.settings = settings
+        self.metrics = metrics
+        self.store = store
+        self.send = send
+        self.clock = clock
+        self.actions: dict[str, Action] = {action.name: action for action in settings.actions.by_kind()[kind]}
+        self.pipelines = {name: ActionPipeline(sink, sink.action.retry, metrics, self._settle, clock)
+                          for name, sink in sinks.items()}
+        self._in_progress: dict[str, Pending] = {}
+        self._codec = AvroCodec("ads_actions.RoutedAction")
+        # Routed messages were validated by the router; these limits only bound a corrupt message.
+        self._limits = InputLimits.from_settings(settings.input)
+
+    async def start(self) -> None:
+        for pipeline in self.pipelines.values():
+            await pipeline.sink.start()
+            pipeline.start()
+
+    async def stop(self) -> None:
+        for pipeline in self.pipelines.values():
+            await pipeline.stop()
+            await pipeline.sink.stop()
+
+    @property
+    def waiting(self) -> int:
+        return sum(pipeline.waiting for pipeline in self.pipelines.values())
+
+    async def accept(self, messages: Sequence[tuple[InputMessage, Ack]]) -> None:
+        """Take a batch read from the topic: each message is queued for its action's pipeline, or
+        settled at once (muted, already delivered, undeliverable)."""
+        now = self.clock()
+        dead_letters: list[tuple[Outgoing, Ack]] = []
+        skipped: Counter[tuple] = Counter()
+        for message, ack in messages:
+            try:
+                delivery = self._decode(message)
+            except (AvroDecodeError, InvalidEvent) as exc:
+                dead_letters.append((self._dead_letter(message, INVALID_ROUTED_MESSAGE, str(exc), None, 0), ack))
+                continue
+            action = self.actions.get(delivery.action)
+            pipeline = self.pipelines.get(delivery.action)
+            if action is None:
+                dead_letters.append((self._dead_letter(
+                    message, UNKNOWN_ACTION, f"no {self.kind} action {delivery.action!r} in the configuration",
+                    delivery.action, 0), ack))
+                continue
+            window = INACTIVE if pipeline is None else active_window(
+                self.settings.mute_windows, action.mute, datetime.fromtimestamp(now, timezone.utc))
+            if window is not None:
+                skipped[(self.metrics.muted, self.kind, action.name, window)] += 1
+                ack()
+                continue
+            key = delivery.dedup_key
+            delivered_at = self.store.marked_at(key)
+            if delivered_at is not None and now - delivered_at < self.settings.input.dedup_retention:
+                skipped[(self.metrics.deduplicated, self.kind, action.name)] += 1
+                ack()
+                continue
+            in_progress = self._in_progress.get(key)
+            if in_progress is not None:
+                # A re-read copy (after a rebalance or a replay): settled with the original.
+                skipped[(self.metrics.deduplicated, self.kind, action.name)] += 1
+                in_progress.acks.append(ack)
+                continue
+            pending = self._in_progress[key] = Pending(delivery, [ack])
+            assert pipeline is not None
+            pipeline.submit(pending)
+        for (metric, *labels), count in skipped.items():
+            metric.labels(*labels).inc(count)
+        if dead_letters:
+            await self.send([outgoing for outgoing, _ in dead_letters])
+            for _, ack in dead_letters:
+                ack()
+
+    def on_rebalance(self) -> int:
+        """Drop the deliveries not being tried (their partitions may go to another worker, which
+        re-reads them from the last committed offset); returns how many."""
+        dropped = [pending for pipeline in self.pipelines.values() for pending in pipeline.drop_waiting()]
+        for pending in dropped:
+            self._in_progress.pop(pending.delivery.dedup_key, None)
+        return len(dropped)
+
+    async def _settle(self, settled: Sequence[Settled]) -> None:
+        now = self.clock()
+        marks = [(pending.delivery.dedup_key, pending.delivery.partition)
+                 for pending, failure in settled if failure is None]
+        dead_letters = [self._dead_letter(_as_message(pending.delivery), failure.reason, failure.detail,
+                                          pending.delivery.action, pending.attempts)
+                        for pending, failure in settled if failure is not None]
+        for pending, failure in settled:
+            if failure is not None:
+                self.metrics.dead_lettered.labels(self.kind, pending.delivery.action, failure.reason).inc()
+        if dead_letters:
+            await self.send(dead_letters)
+        if marks:
+            await self.store.record(marks, now)
+        for pending, _ in settled:
+            self._in_progress.pop(pending.delivery.dedup_key, None)
+            for ack in pending.acks:
+                ack()
+
+    def _decode(self, message: InputMessage) -> Delivery:
+        record = self._codec.decode(message.value or b"")
+        family, event_record = record["event"]
+        event = (ads_event_from_mapping(event_record, self._limits) if family == "ads_actions.AdsEvent"
+                 else ids_event_from_mapping(event_record, self._limits))
+        return Delivery(action=record["action"], kind=record["kind"], perspective=record["perspective"],
+                        perspective_id=record["perspectiveId"], priority=Priority[record["priority"]],
+                        routed_at=record["routedAt"], event=event, topic=message.topic,
+                        partition=message.partition, offset=message.offset, key=message.key,
+                        value=message.value or b"")
+
+    def _dead_letter(self, message: InputMessage, reason: str, detail: str, action: str | None,
+                     attempts: int) -> Outgoing:
+        payload, truncated = bounded_payload(message.value or b"")
+        headers = dead_letter_headers(reason=reason, detail=detail, stage=STAGE_DELIVERY, topic=message.topic,
+                                      partition=message.partition, offset=message.offset)
+        headers += [(HEADER_ACTION, (action or "").encode()), (HEADER_ATTEMPTS, str(attempts).encode())]
+        # The original key: a re-drive produces the message back to the partition it came from.
+        return Outgoing(self.settings.topics.dead_letter, message.key, payload, None, headers + truncated)
+
+
+def _as_message(delivery: Delivery) -> InputMessage:
+    return InputMessage(delivery.topic, delivery.partition, delivery.offset, delivery.key, delivery.value)
