@@ -26,10 +26,12 @@ $(APT_STAMP):
 	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
 	@touch $@
 
-$(PIP_STAMP): pyproject.toml $(APT_STAMP)
+$(PIP_STAMP): pyproject.toml $(APT_STAMP) deploy/mibs/fetch_ietf_mibs.py
 	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'
+	# IETF base MIBs (SNMPv2-SMI...) for linting and compiling deploy/mibs: Debian ships none.
+	$(BIN)/python deploy/mibs/fetch_ietf_mibs.py $(VENV)/share/ietf-mibs
 	@touch $@
 
 run: install

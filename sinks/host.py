@@ -11,17 +11,17 @@ delivered again (idempotent per action and event ID).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import Counter
 from datetime import datetime, timezone
 from typing import Awaitable, Callable, Mapping, Protocol, Sequence
 
-from streams.avro_codec import AvroCodec, AvroDecodeError
+from streams.avro_codec import AvroCodec, AvroDecodeError, ads_event_from_record, ids_event_from_record
 from streams.config import Action, Settings
-from streams.deadletter import (HEADER_ACTION, HEADER_ATTEMPTS, STAGE_DELIVERY, bounded_payload,
+from streams.deadletter import (HEADER_ACTION, HEADER_ATTEMPTS, HEADER_REASON, STAGE_DELIVERY, bounded_payload,
                                 dead_letter_headers)
-from streams.events import InputLimits, InvalidEvent, ads_event_from_mapping, ids_event_from_mapping
 from streams.priorities import Priority
 from streams.triggers import InputMessage, Outgoing
 
@@ -65,11 +65,13 @@ class SinkHost:
         self.pipelines = {name: ActionPipeline(sink, sink.action.retry, metrics, self._settle, clock)
                           for name, sink in sinks.items()}
         self._in_progress: dict[str, Pending] = {}
+        self._settling: list[Settled] = []
+        self._settling_added = asyncio.Event()
+        self._settler: asyncio.Task | None = None
         self._codec = AvroCodec("ads_actions.RoutedAction")
-        # Routed messages were validated by the router; these limits only bound a corrupt message.
-        self._limits = InputLimits.from_settings(settings.input)
 
     async def start(self) -> None:
+        self._settler = asyncio.create_task(self._settle_continuously(), name=f"settle-{self.kind}")
         for pipeline in self.pipelines.values():
             await pipeline.sink.start()
             pipeline.start()
@@ -78,6 +80,11 @@ class SinkHost:
         for pipeline in self.pipelines.values():
             await pipeline.stop()
             await pipeline.sink.stop()
+        if self._settler is not None:
+            self._settler.cancel()
+            await asyncio.gather(self._settler, return_exceptions=True)
+        # What was delivered is marked before the worker goes: a restart must not deliver it again.
+        await self._record_settled()
 
     @property
     def waiting(self) -> int:
@@ -92,7 +99,7 @@ class SinkHost:
         for message, ack in messages:
             try:
                 delivery = self._decode(message)
-            except (AvroDecodeError, InvalidEvent) as exc:
+            except (AvroDecodeError, KeyError, TypeError, ValueError) as exc:
                 dead_letters.append((self._dead_letter(message, INVALID_ROUTED_MESSAGE, str(exc), None, 0), ack))
                 continue
             action = self.actions.get(delivery.action)
@@ -125,6 +132,10 @@ class SinkHost:
             pipeline.submit(pending)
         for (metric, *labels), count in skipped.items():
             metric.labels(*labels).inc(count)
+        for outgoing, _ in dead_letters:
+            headers = dict(outgoing.headers or [])
+            self.metrics.dead_lettered.labels(self.kind, headers[HEADER_ACTION].decode(),
+                                              headers[HEADER_REASON].decode()).inc()
         if dead_letters:
             await self.send([outgoing for outgoing, _ in dead_letters])
             for _, ack in dead_letters:
@@ -139,6 +150,21 @@ class SinkHost:
         return len(dropped)
 
     async def _settle(self, settled: Sequence[Settled]) -> None:
+        """Called by the pipelines' workers: queued for the settler task, so that a worker goes on
+        delivering while the broker acknowledges what it finished (a round trip per batch)."""
+        self._settling.extend(settled)
+        self._settling_added.set()
+
+    async def _settle_continuously(self) -> None:
+        while True:
+            await self._settling_added.wait()
+            self._settling_added.clear()
+            await self._record_settled()
+
+    async def _record_settled(self) -> None:
+        settled, self._settling = self._settling, []
+        if not settled:
+            return
         now = self.clock()
         marks = [(pending.delivery.dedup_key, pending.delivery.partition)
                  for pending, failure in settled if failure is None]
@@ -160,8 +186,8 @@ class SinkHost:
     def _decode(self, message: InputMessage) -> Delivery:
         record = self._codec.decode(message.value or b"")
         family, event_record = record["event"]
-        event = (ads_event_from_mapping(event_record, self._limits) if family == "ads_actions.AdsEvent"
-                 else ids_event_from_mapping(event_record, self._limits))
+        event = (ads_event_from_record(event_record) if family == "ads_actions.AdsEvent"
+                 else ids_event_from_record(event_record))
         return Delivery(action=record["action"], kind=record["kind"], perspective=record["perspective"],
                         perspective_id=record["perspectiveId"], priority=Priority[record["priority"]],
                         routed_at=record["routedAt"], event=event, topic=message.topic,

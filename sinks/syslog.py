@@ -27,25 +27,16 @@ from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 from typing import TYPE_CHECKING, Sequence
 
-from streams.config import Settings, SyslogAction, SyslogTarget, TlsClientSettings
+from streams.config import Settings, SyslogAction, SyslogTarget
 from streams.events import AdsEvent
 
 from .base import Delivery, DeliveryFailed, Outcome, Sink
 from .cef import cef_messages
 from .syslog_framing import Origin, pri, severity_of, syslog_frame
+from .tls import client_ssl_context
 
 if TYPE_CHECKING:
     from .metrics import SinkMetrics
-
-
-def client_ssl_context(tls: TlsClientSettings) -> ssl.SSLContext:
-    context = ssl.create_default_context(cafile=tls.ca_file)
-    if tls.cert_file:
-        context.load_cert_chain(tls.cert_file, tls.key_file)
-    if not tls.verify:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
 
 
 class _DatagramChannel:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -59,6 +60,11 @@ def broker(port: int) -> None:
 def worker(config_path: str) -> None:
     """Run the Faust worker: routing and sink agents (worker.roles chooses)."""
     settings = _settings_or_exit(config_path)
+    # Scripts that call back into ads-actions (email-report.sh) find it and this configuration here.
+    os.environ.setdefault("ADS_ACTIONS_CONFIG", str(Path(config_path).resolve()))
+    program = Path(sys.executable).with_name("ads-actions")
+    if program.exists():
+        os.environ.setdefault("ADS_ACTIONS", str(program))
     from faust import Worker
 
     from .app import build_app

@@ -289,7 +289,7 @@ class SnmpDestination(_Section):
 
 class SnmpSettings(_Section):
     target_groups: dict[Name, list[SnmpDestination]] = {}
-    engine_id: str | None = Field(None, pattern=r"^(0x)?[0-9A-Fa-f]{10,64}$",
+    engine_id: str | None = Field(None, pattern=r"^(0x)?([0-9A-Fa-f]{2}){5,32}$",
                                   description="SNMPv3 engine ID of this sender, in hex: receivers create "
                                               "v3 users for it (snmptrapd: createUser -e); derived from the "
                                               "host name when unset")

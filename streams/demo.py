@@ -31,7 +31,10 @@ from rich.text import Text
 from . import broker as embedded
 from .avro_codec import AvroCodec, AvroDecodeError
 from .config import ENV_BOOTSTRAP, ENV_METRICS_PORT, ConfigError, Settings, load_settings
-from .deadletter import HEADER_REASON, HEADER_STAGE, headers_dict
+from sinks.registry import SINK_CLASSES
+
+from .deadletter import HEADER_REASON, HEADER_STAGE, STAGE_INPUT, headers_dict
+from .demo_receivers import DemoReceivers, deliver_to, demo_receivers
 from .generator import ExpectedCounts, expected_counts, generate_events
 from .priorities import Priority
 from .publish import publish_lines
@@ -86,6 +89,13 @@ class Tally:
     skipped: Counter = field(default_factory=Counter)
     without_action: int = 0
     consumed: int = 0
+    # (kind, action) -> count, from the worker's sink metrics
+    delivered: Counter = field(default_factory=Counter)
+    failed_tries: Counter = field(default_factory=Counter)
+    delivery_dead_letters: Counter = field(default_factory=Counter)
+    muted: Counter = field(default_factory=Counter)
+    # receiver name -> what it got
+    received: dict = field(default_factory=dict)
 
     def accounted(self) -> int:
         """Published events whose outcome is known: routed, without action, skipped or dead-lettered."""
@@ -115,7 +125,7 @@ class Tally:
     def record_dead_letter(self, headers: dict[str, str]) -> None:
         self.dead_letters[headers.get(HEADER_REASON, "unknown")] += 1
         # Sinks dead-letter failed deliveries of routed events too; only input ones end an event.
-        if headers.get(HEADER_STAGE) == "input":
+        if headers.get(HEADER_STAGE) == STAGE_INPUT:
             self.input_dead_letters += 1
 
     def record_metrics(self, samples: dict[tuple[str, tuple], float]) -> None:
@@ -126,6 +136,20 @@ class Tally:
         self.without_action = int(samples.get(("ads_actions_events_without_action_total", ()), 0))
         self.consumed = int(sum(value for (name, _), value in samples.items()
                                 if name == "ads_actions_events_consumed_total"))
+        for counter, name in ((self.delivered, "ads_actions_deliveries_total"),
+                              (self.failed_tries, "ads_actions_delivery_failures_total"),
+                              (self.delivery_dead_letters, "ads_actions_delivery_dead_letters_total"),
+                              (self.muted, "ads_actions_deliveries_muted_total")):
+            counter.clear()
+            for (sample, labels), value in samples.items():
+                if sample == name:
+                    counter[(dict(labels)["kind"], dict(labels)["action"])] += int(value)
+
+    def routed_to(self, actions: set[str]) -> int:
+        return sum(count for (_, _, action), count in self.routed_messages.items() if action in actions)
+
+    def deliveries_settled(self) -> int:
+        return sum(self.delivered.values()) + sum(self.delivery_dead_letters.values()) + sum(self.muted.values())
 
 
 class OutputReader:
@@ -256,13 +280,14 @@ def _run(console: Console, settings: Settings, config_path: str, tally: Tally, l
          exit_when_done: bool, stop: threading.Event) -> int:
     broker_log, worker_log = DEMO_DIR / "broker.log", DEMO_DIR / "worker.log"
     broker_log.unlink(missing_ok=True)
-    with embedded.running(log_path=str(broker_log)) as bootstrap:
+    with embedded.running(log_path=str(broker_log)) as bootstrap, demo_receivers(DEMO_DIR) as receivers:
         metrics_port = embedded.free_port()
         settings = _with_bootstrap(settings, bootstrap)
-        worker_config = _demo_config(config_path)
+        worker_config = _demo_config(config_path, receivers)
         console.print(f"broker: {bootstrap} (embedded, log {broker_log})\n"
                       f"worker: metrics http://127.0.0.1:{metrics_port}/metrics, log {worker_log}, config "
-                      f"{worker_config} ({config_path} with kafka.session_timeout {DEMO_SESSION_TIMEOUT})\n"
+                      f"{worker_config} ({config_path} with kafka.session_timeout {DEMO_SESSION_TIMEOUT}, "
+                      "delivering to the receivers below)\n" + "\n".join(receivers.where()) + "\n"
                       f"publishing {len(lines)} events at {rate:g}/s once the worker is ready; Ctrl-C stops",
                       markup=False, highlight=False)
         worker = WorkerProcess(str(worker_config), worker_log,
@@ -274,8 +299,8 @@ def _run(console: Console, settings: Settings, config_path: str, tally: Tally, l
             reader = OutputReader(settings)
             publisher = start_publishing(settings, lines, rate, tally, stop)
             try:
-                status = _watch(console, tally, reader, worker, f"http://127.0.0.1:{metrics_port}/metrics",
-                                exit_when_done, stop)
+                status = _watch(console, tally, reader, worker, receivers, _sink_actions(settings),
+                                f"http://127.0.0.1:{metrics_port}/metrics", exit_when_done, stop)
             finally:
                 stop.set()
                 publisher.join(70)  # publish_lines flushes for up to 60 s
@@ -286,9 +311,15 @@ def _run(console: Console, settings: Settings, config_path: str, tally: Tally, l
     return status
 
 
-def _demo_config(config_path: str) -> Path:
-    """The given configuration with the demo's session timeout, written under DEMO_DIR."""
-    config = yaml.safe_load(Path(config_path).read_text(encoding="utf-8"))
+def _sink_actions(settings: Settings) -> set[str]:
+    """The active actions whose deliveries the demo waits for (those of kinds with a sink)."""
+    return {action.name for kind in SINK_CLASSES for action in settings.actions.by_kind()[kind] if action.active}
+
+
+def _demo_config(config_path: str, receivers: DemoReceivers) -> Path:
+    """The given configuration with the demo's session timeout, delivering to the demo's
+    receivers, written under DEMO_DIR."""
+    config = deliver_to(yaml.safe_load(Path(config_path).read_text(encoding="utf-8")), receivers)
     config["kafka"] = {**(config.get("kafka") or {}), "session_timeout": DEMO_SESSION_TIMEOUT}
     path = DEMO_DIR / "config.yaml"
     path.write_text(f"# Generated by ads-actions demo from {config_path}\n"
@@ -300,8 +331,8 @@ def _with_bootstrap(settings: Settings, bootstrap: str) -> Settings:
     return settings.model_copy(update={"kafka": settings.kafka.model_copy(update={"bootstrap_servers": bootstrap})})
 
 
-def _watch(console: Console, tally: Tally, reader: OutputReader, worker: WorkerProcess, metrics_url: str,
-           exit_when_done: bool, stop: threading.Event) -> int:
+def _watch(console: Console, tally: Tally, reader: OutputReader, worker: WorkerProcess, receivers: DemoReceivers,
+           sink_actions: set[str], metrics_url: str, exit_when_done: bool, stop: threading.Event) -> int:
     """Reads output and metrics and shows them, live on a terminal, as a line every few seconds
     otherwise; returns the exit status."""
     live = Live(_live_view(tally), console=console, auto_refresh=False) if console.is_terminal else None
@@ -314,6 +345,7 @@ def _watch(console: Console, tally: Tally, reader: OutputReader, worker: WorkerP
             now = time.monotonic()
             if now >= next_metrics:
                 tally.record_metrics(scrape_metrics(metrics_url))
+                tally.received = receivers.received()
                 next_metrics = now + METRICS_SECONDS
             if live:
                 live.update(_live_view(tally), refresh=True)
@@ -322,16 +354,17 @@ def _watch(console: Console, tally: Tally, reader: OutputReader, worker: WorkerP
                 next_plain = now + PLAIN_SUMMARY_SECONDS
             if not exit_when_done or not tally.publishing_done:
                 continue
-            if tally.accounted() >= tally.published:
+            if tally.accounted() >= tally.published and tally.deliveries_settled() >= tally.routed_to(sink_actions):
                 # An event's other routed messages may sit in partitions not read yet.
                 reader.read_into(tally, 1.0)
                 tally.record_metrics(scrape_metrics(metrics_url))
+                tally.received = receivers.received()
                 return _check_expected(console, tally)
             settle_deadline = settle_deadline or now + SETTLE_TIMEOUT
             if now > settle_deadline:
-                console.print(f"demo: only {tally.accounted()} of {tally.published} published events were "
-                              f"accounted for {SETTLE_TIMEOUT:.0f}s after the last was published",
-                              markup=False)
+                console.print(f"demo: {tally.accounted()} of {tally.published} published events accounted for, "
+                              f"{tally.deliveries_settled()} of {tally.routed_to(sink_actions)} deliveries settled "
+                              f"{SETTLE_TIMEOUT:.0f}s after the last was published", markup=False)
                 return 1
     return 0
 
@@ -359,7 +392,9 @@ def _progress_line(tally: Tally) -> str:
     return (f"published {tally.published}/{tally.expected.total}, routed {len(tally.routed_events)} events "
             f"({sum(tally.routed_messages.values())} messages), without action {tally.without_action}, "
             f"skipped {sum(tally.skipped.values())}, dead letters {sum(tally.dead_letters.values())}, "
-            f"accounted {tally.accounted()}/{tally.published}")
+            f"accounted {tally.accounted()}/{tally.published}, delivered {sum(tally.delivered.values())}, "
+            f"received " + (" ".join(f"{name}={seen.count}" for name, seen in sorted(tally.received.items()))
+                            or "nothing"))
 
 
 def _print_summary(console: Console, tally: Tally) -> None:
@@ -367,6 +402,8 @@ def _print_summary(console: Console, tally: Tally) -> None:
     perspectives = " ".join(f"{name}={count}" for name, count in sorted(tally.per_perspective().items()))
     reasons = " ".join(f"{reason}={count}" for reason, count in sorted(tally.dead_letters.items()))
     skipped = " ".join(f"{reason}={count}" for reason, count in sorted(tally.skipped.items()))
+    delivered = " ".join(f"{action}={count}" for (_, action), count in sorted(tally.delivered.items()))
+    received = " ".join(f"{name}={seen.count}" for name, seen in sorted(tally.received.items()))
     console.print(
         f"summary: published {tally.published} of {expected.total} generated events ({expected.triggers} "
         f"ADS triggers, {expected.ids} IDS, {expected.duplicates} re-sent, {expected.updates} updates, "
@@ -375,7 +412,10 @@ def _print_summary(console: Console, tally: Tally) -> None:
         f"routed messages per perspective: {perspectives or 'none'}\n"
         f"events without action: {tally.without_action}\n"
         f"skipped: {sum(tally.skipped.values())} ({skipped or 'none'})\n"
-        f"dead letters: {sum(tally.dead_letters.values())} ({reasons or 'none'})",
+        f"dead letters: {tally.input_dead_letters} input, "
+        f"{sum(tally.dead_letters.values()) - tally.input_dead_letters} deliveries ({reasons or 'none'})\n"
+        f"delivered per action: {delivered or 'none'}\n"
+        f"received: {received or 'nothing'}",
         markup=False, highlight=False)
 
 
@@ -389,7 +429,31 @@ def _routed_row_order(item: tuple[tuple[str, str, str], int]) -> tuple[str, int,
 
 
 def _live_view(tally: Tally) -> Group:
-    return Group(_totals_table(tally), _routed_table(tally), _dead_letter_table(tally), _latest_table(tally))
+    return Group(_totals_table(tally), _routed_table(tally), _deliveries_table(tally), _dead_letter_table(tally),
+                 _latest_table(tally), _received_table(tally))
+
+
+def _deliveries_table(tally: Tally) -> Table:
+    table = Table(title="Deliveries per action (worker metrics)", title_justify="left")
+    for column in ("kind", "action"):
+        table.add_column(column)
+    for column in ("delivered", "failed tries", "dead-lettered", "muted"):
+        table.add_column(column, justify="right")
+    keys = sorted(set(tally.delivered) | set(tally.failed_tries) | set(tally.delivery_dead_letters) | set(tally.muted))
+    for key in keys:
+        table.add_row(*key, str(tally.delivered[key]), str(tally.failed_tries[key]),
+                      str(tally.delivery_dead_letters[key]), str(tally.muted[key]))
+    return table
+
+
+def _received_table(tally: Tally) -> Table:
+    table = Table(title="Received by the demo's receivers (latest last)", title_justify="left")
+    table.add_column("receiver")
+    table.add_column("count", justify="right")
+    table.add_column("latest")
+    for name, seen in sorted(tally.received.items()):
+        table.add_row(name, str(seen.count), Text("\n".join(line[:160] for line in seen.latest)))
+    return table
 
 
 def _totals_table(tally: Tally) -> Table:

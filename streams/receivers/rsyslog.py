@@ -43,6 +43,8 @@ _RECORD_FIELDS = (
     ("pri", "pri", ""),
     ("protocol_version", "protocol-version", ""),
     ("timestamp", "timereported", ' dateFormat="rfc3339"'),
+    # When rsyslog received it, to the microsecond: the benchmark's delivery time.
+    ("received", "timegenerated", ' dateFormat="rfc3339"'),
     ("hostname", "hostname", ""),
     ("app_name", "app-name", ""),
     ("procid", "procid", ""),
@@ -66,6 +68,7 @@ class SyslogRecord:
     pri: int
     protocol_version: int  # 0: RFC 3164, 1: RFC 5424
     timestamp: str
+    received: str
     hostname: str
     app_name: str
     procid: str
@@ -80,7 +83,7 @@ class SyslogRecord:
             msg = msg[1:]
         return cls(input=fields["input"], facility=fields["facility"], severity=fields["severity"],
                    pri=int(fields["pri"]), protocol_version=int(fields["protocol_version"]),
-                   timestamp=fields["timestamp"], hostname=fields["hostname"], app_name=fields["app_name"],
+                   timestamp=fields["timestamp"], received=fields["received"], hostname=fields["hostname"], app_name=fields["app_name"],
                    procid=fields["procid"], msg=msg, raw=fields["raw"])
 
 

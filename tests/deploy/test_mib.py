@@ -24,7 +24,7 @@ from pysmi.writer import CallbackWriter
 from sinks.snmp_varbinds import ADS_ACTIONS_MIB_OID, EVENT_NOTIFICATION_OID, EVENT_OBJECTS, object_oid
 from streams.priorities import Priority
 
-from ..snmp_mibs import ADS_ACTIONS_MIB, MIB_DIR, fetch_script, mib_dirs
+from streams.receivers.mibs import ADS_ACTIONS_MIB, MIB_DIR, fetch_script, mib_dirs
 
 MODULE = "ADS-ACTIONS-MIB"
 # The event fields the seed lists for custom scripts, plus subtype, perspective ID and method instance.

@@ -29,7 +29,7 @@ def summary_counts(output: str, heading: str) -> dict[str, int]:
     return {name: int(count) for name, count in re.findall(r"([\w-]+)=(\d+)", line.group(1))}
 
 
-def test_demo_routes_to_both_perspectives_and_dead_letters_the_malformed(tmp_path):
+def test_demo_routes_delivers_to_its_receivers_and_dead_letters_the_malformed(tmp_path):
     result = subprocess.run(demo_command("--events", "150", "--rate", "200", "--exit-when-done"),
                             cwd=tmp_path, capture_output=True, text=True, timeout=600)
     output = result.stdout + result.stderr
@@ -38,6 +38,18 @@ def test_demo_routes_to_both_perspectives_and_dead_letters_the_malformed(tmp_pat
     assert per_perspective["security"] > 0 and per_perspective["operations"] > 0, output
     dead_letters = int(re.search(r"^dead letters: (\d+)", output, re.MULTILINE).group(1))
     assert dead_letters == expected_counts(150).malformed >= 1
+    assert re.search(r"^dead letters: \d+ input, 0 deliveries", output, re.MULTILINE), output
+    # Delivered to the demo's own rsyslog, snmptrapd and mail catcher.
+    delivered = summary_counts(output, "delivered per action")
+    received = summary_counts(output, "received")
+    # examples/actions.yaml: siem-cef divides by targets (several messages per event), noc-traps
+    # sends one trap per event to one destination, sms-gateway mails its batches through
+    # email-report.sh and send-mail.
+    assert delivered["siem-cef"] > 0 and received["rsyslog"] >= delivered["siem-cef"], output
+    assert delivered["noc-traps"] > 0 and received["snmptrapd"] == delivered["noc-traps"], output
+    assert delivered["sms-gateway"] > 0 and received["mail"] >= 1, output
+    mails = sorted((tmp_path / "var" / "demo" / "mail").glob("*.eml"))
+    assert mails and "Subject: ADS: critical event" in mails[0].read_text()
     assert (tmp_path / "var" / "demo" / "worker.log").read_text().count("[^Worker]: Ready") == 1
 
 

@@ -47,6 +47,9 @@ def worker(isolated_config, tmp_path):
     started: list[WorkerProcess] = []
 
     def start(config_path=None, **sections):
+        # The router alone: these tests read the action and dead-letter topics, which the sink
+        # agents would add failed deliveries to (tests/integration/test_sink_agents.py has those).
+        sections.setdefault("worker", {"roles": ["router"]})
         config_path = config_path or isolated_config(**sections)
         process = WorkerProcess(config_path, tmp_path / "worker.log").start()
         started.append(process)

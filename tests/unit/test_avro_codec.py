@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from streams import schemas
 from streams.avro_codec import (HEADER_LENGTH, MAGIC, AvroCodec, AvroDecodeError, RoutedActionEncoder,
-                                ads_event_record, ids_event_record)
+                                ads_event_from_record, ads_event_record, ids_event_from_record, ids_event_record)
 from streams.config import ACTION_KINDS
 from streams.events import (IdsEvent, InputLimits, ads_event_from_mapping, ids_event_from_mapping, parse_ads_json,
                             parse_ids_json)
@@ -187,6 +187,27 @@ def test_routed_action_fast_path_for_random_events(obj, kind, priority, action, 
     limits = InputLimits(max_message_bytes=64 * 1024)
     event = (parse_ids_json if "srcIp" in obj else parse_ads_json)(orjson.dumps(obj), limits)
     assert_fast_path_matches_fastavro(Route(kind, "t", action, "p", perspective_id, priority), event)
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@given(obj=st.one_of(valid_ads_objects, valid_ids_objects))
+def test_sinks_read_back_the_event_the_router_wrote(obj):
+    # Sinks rebuild events from routed messages without validating them again: the result must
+    # be the event that was routed.
+    limits = InputLimits(max_message_bytes=64 * 1024)
+    is_ids = "srcIp" in obj
+    event = (parse_ids_json if is_ids else parse_ads_json)(orjson.dumps(obj), limits)
+    codec = AvroCodec("ads_actions.IdsEvent" if is_ids else "ads_actions.AdsEvent")
+    record = codec.decode(codec.encode((ids_event_record if is_ids else ads_event_record)(event)))
+    assert (ids_event_from_record if is_ids else ads_event_from_record)(record) == event
+
+
+@pytest.mark.parametrize("priority", ["CRITICAL", "INFORMATIONAL", None])
+def test_sinks_read_back_the_producers_priority(priority):
+    obj = {"id": 7, "timestamp": "2025-05-14 15:10:28", "type": "DOS", "source": "10.1.1.1", "severity": priority}
+    event = parse_ads_json(orjson.dumps(obj), InputLimits())
+    codec = AvroCodec("ads_actions.AdsEvent")
+    assert ads_event_from_record(codec.decode(codec.encode(ads_event_record(event)))) == event
 
 
 # --- schema history ---------------------------------------------------------------------------------

@@ -217,6 +217,8 @@ def test_undecodable_message_and_unknown_action_are_dead_lettered():
         await settled(h, 2)
         reasons = sorted(headers_dict(m.headers)["ads-dlq-reason"] for m in h.sent)
         assert reasons == sorted([INVALID_ROUTED_MESSAGE, UNKNOWN_ACTION])
+        assert h.count(h.metrics.dead_lettered, "syslog", "", INVALID_ROUTED_MESSAGE) == 1
+        assert h.count(h.metrics.dead_lettered, "syslog", "siem", UNKNOWN_ACTION) == 1
         await h.host.stop()
     run(scenario())
 

@@ -1,0 +1,11 @@
+"""The sink of every action kind that delivers per event. Email reports (issue 4) and traffic
+recording (issue 5) join here when they land."""
+
+from __future__ import annotations
+
+from .base import Sink
+from .script import ScriptSink
+from .snmp import SnmpSink
+from .syslog import SyslogSink
+
+SINK_CLASSES: dict[str, type[Sink]] = {"syslog": SyslogSink, "snmp": SnmpSink, "script": ScriptSink}
