@@ -6,8 +6,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # Debian packages the project uses at run or test time: rsyslog and snmptrapd are the real
-# receivers of the demo and the tests, smitools lints the MIB.
-APT_PACKAGES := python3-venv python3-dev prometheus rsyslog rsyslog-gnutls snmptrapd snmp smitools
+# receivers of the demo and the tests, smitools lints the MIB, jq reads JSON events in the demo
+# script, shellcheck checks the shipped scripts.
+APT_PACKAGES := python3-venv python3-dev prometheus rsyslog rsyslog-gnutls snmptrapd snmp smitools jq shellcheck
 APT_STAMP := $(VENV)/.apt-$(shell echo $(APT_PACKAGES) | md5sum | cut -c1-8)
 PIP_STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -42,6 +43,7 @@ test: install
 
 bench: install
 	$(BIN)/python bench/router.py
+	$(BIN)/python bench/delivery.py
 
 check-config: install
 	$(BIN)/ads-actions check-config examples/actions.yaml

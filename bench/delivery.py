@@ -254,6 +254,8 @@ def measure_latency(args: argparse.Namespace, bootstrap: str, workdir: Path) -> 
         routed = routing_times(settings, set(wanted), 60)
         results = {name: times() for name, (_, times) in channels.items()}
     baseline = [max(0.0, routed[i] - published[i]) for i in wanted if i in routed]
+    if not baseline:
+        fail("no routed message of the published events was read back (routing baseline)")
     print(f"\nEnd-to-end latency at a steady {args.rate:,.0f} events/s, publish to delivery:")
     print(f"  {'routing only (baseline)':24} {describe(baseline)}")
     receivers = {"syslog": "rsyslog received", "snmp": "snmptrapd logged", "script": "its own stamp"}

@@ -40,6 +40,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from streams.avro_codec import ids_event_record
 from streams.events import AdsEvent, IdsEvent
 from streams.priorities import Priority
 
@@ -113,22 +114,11 @@ def _ads_json(event: AdsEvent, perspective: str, priority: Priority | None) -> d
 
 
 def _ids_json(event: IdsEvent) -> dict[str, Any]:
-    return {
-        "id": event.id,
-        "firstSeen": format_time(event.first_seen),
-        "lastSeen": format_time(event.last_seen),
-        "srcIp": event.src_ip,
-        "srcPort": event.src_port,
-        "dstIp": event.dst_ip,
-        "dstPort": event.dst_port,
-        "protocol": event.protocol,
-        "signatureId": event.signature_id,
-        "signatureName": event.signature_name,
-        "logSourceIp": event.log_source_ip,
-        "logSourceInterface": event.log_source_interface,
-        "category": event.category,
-        "severity": event.severity,
-    }
+    # The seed's IDS keys are those of the IdsEvent Avro record, in its order, less "update".
+    record = ids_event_record(event)
+    del record["update"]
+    record.update(firstSeen=format_time(event.first_seen), lastSeen=format_time(event.last_seen))
+    return record
 
 
 def _ids_tsv(event: IdsEvent) -> list[str]:

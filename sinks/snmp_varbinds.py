@@ -28,10 +28,6 @@ _EVENT_OBJECTS_OID = ADS_ACTIONS_MIB_OID + (1,)
 # The objects are accessible-for-notify scalars: instance 0.
 _SCALAR_INSTANCE = (0,)
 
-# SNMP-COMMUNITY-MIB::snmpTrapAddress.0: the agent address of the SNMPv1 trap translated from a
-# notification that carries it (RFC 3584, 3.2); pysnmp puts 0.0.0.0 there otherwise.
-SNMP_TRAP_ADDRESS_OID = (1, 3, 6, 1, 6, 3, 18, 1, 3, 0)
-
 # Object name -> sub-identifier under adsEventObjects, in the order of the notification's OBJECTS.
 EVENT_OBJECTS = {
     "adsEventId": 1,
@@ -136,9 +132,3 @@ def event_varbinds(event: AdsEvent, *, perspective: str, perspective_id: int, pr
         "adsEventMethodInstance": OctetString(truncate_utf8(event.method_instance, TEXT_MAX_OCTETS)),
     }
     return [Varbind(name, object_oid(name), values[name]) for name in EVENT_OBJECTS]
-
-
-def agent_address_varbind(address: str) -> Varbind:
-    """snmpTrapAddress.0 with the IPv4 address the sender reaches the destination from: it becomes
-    the agent-addr of an SNMPv1 trap."""
-    return Varbind("snmpTrapAddress", SNMP_TRAP_ADDRESS_OID, IpAddress(address))

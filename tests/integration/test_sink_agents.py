@@ -95,6 +95,25 @@ def test_failed_deliveries_are_dead_lettered_and_redriven_once_the_receiver_is_u
         worker.stop()
 
 
+def test_a_hanging_script_does_not_delay_syslog(isolated_config, rsyslog, tmp_path):
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    (scripts / "hang.sh").write_text("#!/bin/sh\nexec sleep 600\n")
+    (scripts / "hang.sh").chmod(0o755)
+    actions = syslog_only({"host": "127.0.0.1", "port": rsyslog.tcp_port, "transport": "tcp"})
+    actions["script"] = [{"name": "hangs", "perspective": "security", "script": "hang.sh", "timeout": "10m"}]
+    config = isolated_config(actions=actions, scripts={"directory": str(scripts)})
+    settings = load_settings(config)
+    worker = WorkerProcess(config, tmp_path / "worker.log").start()
+    try:
+        publish_lines(settings, [ads_event(21)])
+        assert event_ids(rsyslog.wait_for_records(1)) == [21]
+        publish_lines(settings, [ads_event(22)])  # the script still hangs on event 21
+        assert event_ids(rsyslog.wait_for_records(2)) == [21, 22]
+    finally:
+        worker.stop()
+
+
 def test_redrive_refuses_an_action_that_is_not_configured(isolated_config):
     config = isolated_config()
     result = subprocess.run([sys.executable, "-m", "streams.cli", "redrive", "-c", str(config), "--action", "nope"],

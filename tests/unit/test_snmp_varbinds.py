@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import pytest
 
 from sinks.snmp_varbinds import (ADS_ACTIONS_MIB_OID, EVENT_OBJECTS, LONG_TEXT_MAX_OCTETS, TEXT_MAX_OCTETS,
-                                 UNKNOWN_DATE_AND_TIME, agent_address_varbind, date_and_time, event_varbinds,
+                                 UNKNOWN_DATE_AND_TIME, date_and_time, event_varbinds,
                                  target_list, truncate_utf8)
 from streams.events import AdsEvent, InputLimits, ads_event_from_mapping
 from streams.priorities import Priority
@@ -143,9 +143,3 @@ def test_target_list_that_fits_exactly():
     targets = ("1.2.3.4",) * 8  # 8 * 7 + 7 commas = 63 octets
     assert target_list(targets, 63) == b",".join([b"1.2.3.4"] * 8)
     assert target_list(targets, 62) == b",".join([b"1.2.3.4"] * 7)
-
-
-def test_agent_address_varbind_is_snmp_trap_address():
-    varbind = agent_address_varbind("192.0.2.7")
-    assert varbind.oid == (1, 3, 6, 1, 6, 3, 18, 1, 3, 0)
-    assert varbind.value.prettyPrint() == "192.0.2.7"
