@@ -46,6 +46,7 @@ from streams.topics import consumer_from_start, ensure_topics, prefixed_topics
 from prometheus_client import CollectorRegistry
 
 GOAL_P99_SECONDS = 0.050
+
 SNMP_EVENT_ID = "ADS-ACTIONS-MIB::adsEventId.0"
 STAMP_SCRIPT = """#!/usr/bin/env python3
 # Benchmark script: for every JSON event on stdin, its ID and the time it was read.
@@ -66,7 +67,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--split-roles", action="store_true",
                         help="latency run: a router worker and a sinks worker (worker.roles) instead of one worker")
     parser.add_argument("--channels", default="syslog,snmp,script",
-                        help="channels of the latency run (comma-separated subset of syslog,snmp,script)")
+                        help="latency runs, one per channel (comma-separated subset of syslog,snmp,script; "
+                             "a+b: one run delivering to both)")
+    parser.add_argument("--fetch-max-wait", default="100ms", help="kafka.fetch_max_wait of the workers (its default)")
     return parser.parse_args()
 
 
@@ -77,17 +80,18 @@ def event_line(event_id: int) -> bytes:
                          "netFlowSource": "Default", "dataFeedId": 1})
 
 
-def write_config(workdir: Path, bootstrap: str, partitions: int, actions: dict, *, prefix: str | None = None,
+def write_config(workdir: Path, bootstrap: str, args: argparse.Namespace, actions: dict, *, prefix: str | None = None,
                  roles: tuple[str, ...] = ("router", "sinks"), **sections: object) -> Path:
     """A configuration of this run's own topics (``prefix``); workers of other roles on the same
     topics have their own app ID (consumer group), as separate deployments would."""
     prefix = prefix or f"bench-sinks-{uuid.uuid4().hex[:8]}"
     app_id = f"{prefix}-{'-'.join(roles)}"
     config = {
-        "kafka": {"bootstrap_servers": bootstrap, "app_id": app_id, "partitions": partitions, "session_timeout": "6s"},
+        "kafka": {"bootstrap_servers": bootstrap, "app_id": app_id, "partitions": args.partitions, "session_timeout": "6s",
+                  "fetch_max_wait": args.fetch_max_wait},
         "topics": prefixed_topics(prefix),
         "metrics": {"port": 0},
-        "worker": {"data_dir": str(workdir / app_id), "batch_timeout": "5ms", "roles": list(roles)},
+        "worker": {"data_dir": str(workdir / app_id), "roles": list(roles)},
         "perspectives": {"all": {"id": 1, "rules": [{"types": ["DOS"], "priority": "CRITICAL"}]}},
         "actions": actions,
         **sections,
@@ -157,9 +161,10 @@ def publish_steadily(settings: Settings, first_id: int, rate: float, seconds: fl
     return published
 
 
-def routing_times(settings: Settings, expected: set[int], timeout: float) -> dict[int, float]:
-    """Event ID -> Kafka timestamp of its routed syslog message."""
-    consumer = consumer_from_start(settings.kafka.bootstrap_servers, [settings.topics.actions.syslog], "bench")
+def routing_times(settings: Settings, kind: str, expected: set[int], timeout: float) -> dict[int, float]:
+    """Event ID -> Kafka timestamp of its routed message on the kind's topic."""
+    topic = getattr(settings.topics.actions, kind)
+    consumer = consumer_from_start(settings.kafka.bootstrap_servers, [topic], "bench")
     times: dict[int, float] = {}
     deadline = time.monotonic() + timeout
     try:
@@ -199,13 +204,13 @@ def syslog_times(rsyslog: PrivateRsyslog) -> dict[int, float]:
     return times
 
 
-def measure_latency(args: argparse.Namespace, bootstrap: str, workdir: Path) -> None:
+def measure_latency(args: argparse.Namespace, bootstrap: str, workdir: Path, chosen: list[str]) -> None:
+    workdir = workdir / f"latency-{'-'.join(chosen)}"
     scripts = workdir / "scripts"
-    scripts.mkdir()
+    scripts.mkdir(parents=True)
     (scripts / "stamp.py").write_text(STAMP_SCRIPT)
     (scripts / "stamp.py").chmod(0o755)
     stamps = workdir / "script-stamps.tsv"
-    chosen = args.channels.split(",")
     with PrivateRsyslog(workdir / "rsyslog-latency") as rsyslog, \
             PrivateSnmptrapd(workdir / "snmptrapd", mib_dirs()) as snmptrapd:
         tail = SnmptrapdTail(snmptrapd.log_path)
@@ -221,7 +226,7 @@ def measure_latency(args: argparse.Namespace, bootstrap: str, workdir: Path) -> 
         }
         channels = {name: channels[name] for name in chosen}
         prefix = f"bench-sinks-{uuid.uuid4().hex[:8]}"
-        configs = [write_config(workdir, bootstrap, args.partitions,
+        configs = [write_config(workdir, bootstrap, args,
                                 {name: [action] for name, (action, _) in channels.items()}, prefix=prefix,
                                 roles=roles, scripts={"directory": str(scripts)},
                                 snmp={"target_groups": {"bench": [{"address": "127.0.0.1", "port": snmptrapd.port}]}})
@@ -251,12 +256,13 @@ def measure_latency(args: argparse.Namespace, bootstrap: str, workdir: Path) -> 
                 print("delivered: " + ", ".join(f"{name} {len(wanted & times().keys()):,}"
                                                 for name, (_, times) in channels.items()))
         tail.stop.set()
-        routed = routing_times(settings, set(wanted), 60)
+        routed = routing_times(settings, chosen[0], set(wanted), 60)
         results = {name: times() for name, (_, times) in channels.items()}
     baseline = [max(0.0, routed[i] - published[i]) for i in wanted if i in routed]
     if not baseline:
         fail("no routed message of the published events was read back (routing baseline)")
-    print(f"\nEnd-to-end latency at a steady {args.rate:,.0f} events/s, publish to delivery:")
+    print(f"\nEnd-to-end latency at a steady {args.rate:,.0f} events/s, publish to delivery "
+          f"(kafka.fetch_max_wait {args.fetch_max_wait}):")
     print(f"  {'routing only (baseline)':24} {describe(baseline)}")
     receivers = {"syslog": "rsyslog received", "snmp": "snmptrapd logged", "script": "its own stamp"}
     for name, times in results.items():
@@ -299,12 +305,12 @@ def received_rate(rsyslog: PrivateRsyslog, count: int) -> float:
 def measure_syslog_rate(args: argparse.Namespace, bootstrap: str, workdir: Path) -> None:
     lines = [event_line(2_000_000 + n) for n in range(args.rate_events)]
     with PrivateRsyslog(workdir / "rsyslog-alone") as rsyslog:
-        config = write_config(workdir, bootstrap, args.partitions, {
+        config = write_config(workdir, bootstrap, args, {
             "syslog": [{"name": "bench-syslog", "perspective": "all", "use_event_id": True,
                         "target": {"host": "127.0.0.1", "port": rsyslog.udp_port, "transport": "udp"}}]})
         alone = sink_alone_rate(load_settings(config), lines, rsyslog)
     with PrivateRsyslog(workdir / "rsyslog-worker") as rsyslog:
-        config = write_config(workdir, bootstrap, args.partitions, {
+        config = write_config(workdir, bootstrap, args, {
             "syslog": [{"name": "bench-syslog", "perspective": "all", "use_event_id": True,
                         "target": {"host": "127.0.0.1", "port": rsyslog.udp_port, "transport": "udp"}}]})
         settings = load_settings(config)
@@ -327,7 +333,8 @@ def main() -> None:
         print_header()
         with bootstrap_servers(workdir) as (bootstrap, is_embedded):
             print(f"{'broker':10} {broker_description(bootstrap, is_embedded)}")
-            measure_latency(args, bootstrap, workdir)
+            for channels in args.channels.split(","):
+                measure_latency(args, bootstrap, workdir, channels.split("+"))
             measure_syslog_rate(args, bootstrap, workdir)
 
 

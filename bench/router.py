@@ -101,7 +101,8 @@ def write_config(bootstrap: str, workdir: Path, partitions: int, name: str) -> P
                        "partitions": partitions, "session_timeout": "6s"}
     config["topics"] = prefixed_topics(prefix)
     config["metrics"] = {"port": 0}
-    config["worker"] = {**config.get("worker", {}), "data_dir": str(workdir / prefix)}
+    # The router alone: the sink agents have their own benchmark (bench/delivery.py).
+    config["worker"] = {**config.get("worker", {}), "data_dir": str(workdir / prefix), "roles": ["router"]}
     path = workdir / f"{prefix}.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path

@@ -21,6 +21,7 @@ from sinks.metrics import SinkMetrics
 from .agent_io import RAW_TOPIC, input_message
 from .batch_sender import batch_sender
 from .config import Settings
+from .faust_transport import App
 from .marks import TableMarks, marks_table
 from .metrics import RouterMetrics
 from .routing import Router
@@ -35,8 +36,9 @@ LAG_SAMPLE_INTERVAL = 5.0
 def build_app(settings: Settings, *, registry: CollectorRegistry = REGISTRY,
               clock: Callable[[], float] = time.time) -> faust.App:
     kafka = settings.kafka
-    app = faust.App(
+    app = App(
         kafka.app_id,
+        fetch_max_wait_ms=int(kafka.fetch_max_wait * 1000),
         broker=[f"kafka://{server.strip()}" for server in kafka.bootstrap_servers.split(",")],
         store="memory://",  # tables live in Kafka changelogs and are recovered from them on start
         topic_partitions=kafka.partitions,

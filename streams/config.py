@@ -66,6 +66,9 @@ class KafkaSettings(_Section):
     partitions: int = Field(4, ge=1, le=1024, description="partition count of every topic we create")
     replication_factor: int = Field(1, ge=1, le=16)
     session_timeout: Seconds = 30.0
+    # Faust's own 1.5 s made every hop wait up to that long on brokers that answer a fetch only
+    # when the wait is over (streams/faust_transport.py).
+    fetch_max_wait: Seconds = Field(0.1, ge=0.001, le=30, description="longest wait for a fetch to fill")
 
 
 class ActionTopics(_Section):
