@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import socket
 import subprocess
 import time
 from typing import Iterator
 
 from confluent_kafka.admin import AdminClient
+
+from .processes import terminate
 
 
 class BrokerError(RuntimeError):
@@ -65,20 +66,9 @@ def start(port: int, host: str = "127.0.0.1", log_path: str | None = None) -> su
     try:
         wait_until_ready(f"{host}:{port}", process=process)
     except BaseException:
-        stop(process)
+        terminate(process)
         raise
     return process
-
-
-def stop(process: subprocess.Popen, timeout: float = 10.0) -> int:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    return process.returncode
 
 
 @contextlib.contextmanager
@@ -89,4 +79,4 @@ def running(port: int | None = None, host: str = "127.0.0.1", log_path: str | No
     try:
         yield f"{host}:{port}"
     finally:
-        stop(process)
+        terminate(process)

@@ -32,6 +32,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from ..processes import terminate
+
 HOST = "127.0.0.1"
 PROBE_APP_NAME = "private-rsyslog-probe"  # probes go to their own file, never into records()
 
@@ -209,14 +211,8 @@ class PrivateRsyslog:
 
     def stop(self) -> None:
         process, self._process = self._process, None
-        if process is None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        if process is not None:
+            terminate(process, 15)
 
     def records(self) -> list[SyslogRecord]:
         """Every message received so far, in arrival order."""

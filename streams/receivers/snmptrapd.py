@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
+from ..processes import terminate
+
 # Exactly these (not "+ADS-ACTIONS-MIB"): net-snmp's default list names MIBs Debian does not ship,
 # and each missing one is a warning in the log.
 DEFAULT_MIBS = ("SNMPv2-MIB", "ADS-ACTIONS-MIB")
@@ -210,15 +212,9 @@ class PrivateSnmptrapd:
         raise SnmptrapdError(f"snmptrapd not ready after {timeout} s: {self._log_text()[-2000:]}")
 
     def stop(self) -> None:
-        if self._process is None:
-            return
-        self._process.terminate()
-        try:
-            self._process.wait(STOP_TIMEOUT_SECONDS)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
-        self._process = None
+        if self._process is not None:
+            terminate(self._process, STOP_TIMEOUT_SECONDS)
+            self._process = None
 
     def records(self) -> list[Notification]:
         return parse_log(self._log_text())

@@ -20,6 +20,7 @@ import yaml
 from prometheus_client import CollectorRegistry, start_http_server
 
 from streams.metrics import RouterMetrics
+from streams.processes import terminate
 
 from .files import PROMETHEUS_CONFIG, PROMETHEUS_RULES, dashboard_expressions, rule_expressions, yaml_file
 from .promql import SCRAPE_SERIES, exported_series_names, metric_names_in
@@ -164,12 +165,7 @@ def prometheus(worker_metrics_address: str, tmp_path_factory: pytest.TempPathFac
     try:
         yield PrometheusServer(process, f"http://127.0.0.1:{port}", log)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        terminate(process, 30)
 
 
 def series(prometheus: PrometheusServer, expr: str) -> list[dict]:
