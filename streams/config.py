@@ -112,7 +112,7 @@ class MetricsSettings(_Section):
 
 
 class WorkerSettings(_Section):
-    # Which agents this worker runs: routers and sinks can be scaled apart (deploy/kubernetes).
+    # Which agents this worker runs: routers and sinks can be scaled apart (docs/architecture.md).
     roles: list[Literal["router", "sinks"]] = Field(["router", "sinks"], min_length=1)
     batch_size: int = Field(1000, ge=1, le=100_000)
     batch_timeout: Seconds = 0.05
