@@ -20,7 +20,7 @@ from typing import Awaitable, Callable, Mapping, Protocol, Sequence
 
 from streams.avro_codec import AvroCodec, AvroDecodeError, ads_event_from_record, ids_event_from_record
 from streams.config import Action, Settings
-from streams.deadletter import (HEADER_ACTION, HEADER_ATTEMPTS, HEADER_REASON, STAGE_DELIVERY, bounded_payload,
+from streams.deadletter import (HEADER_ACTION, HEADER_ATTEMPTS, STAGE_DELIVERY, bounded_payload,
                                 dead_letter_headers)
 from streams.priorities import Priority
 from streams.triggers import InputMessage, Outgoing
@@ -94,48 +94,47 @@ class SinkHost:
         """Take a batch read from the topic: each message is queued for its action's pipeline, or
         settled at once (muted, already delivered, undeliverable)."""
         now = self.clock()
+        now_utc = datetime.fromtimestamp(now, timezone.utc)
         dead_letters: list[tuple[Outgoing, Ack]] = []
-        skipped: Counter[tuple] = Counter()
+        # (metric, *labels) -> count: one increment per label set and batch
+        counts: Counter[tuple] = Counter()
         for message, ack in messages:
             try:
                 delivery = self._decode(message)
             except (AvroDecodeError, KeyError, TypeError, ValueError) as exc:
+                counts[(self.metrics.dead_lettered, self.kind, "", INVALID_ROUTED_MESSAGE)] += 1
                 dead_letters.append((self._dead_letter(message, INVALID_ROUTED_MESSAGE, str(exc), None, 0), ack))
                 continue
             action = self.actions.get(delivery.action)
             pipeline = self.pipelines.get(delivery.action)
             if action is None:
+                counts[(self.metrics.dead_lettered, self.kind, delivery.action, UNKNOWN_ACTION)] += 1
                 dead_letters.append((self._dead_letter(
                     message, UNKNOWN_ACTION, f"no {self.kind} action {delivery.action!r} in the configuration",
                     delivery.action, 0), ack))
                 continue
-            window = INACTIVE if pipeline is None else active_window(
-                self.settings.mute_windows, action.mute, datetime.fromtimestamp(now, timezone.utc))
+            window = INACTIVE if pipeline is None else active_window(self.settings.mute_windows, action.mute, now_utc)
             if window is not None:
-                skipped[(self.metrics.muted, self.kind, action.name, window)] += 1
+                counts[(self.metrics.muted, self.kind, action.name, window)] += 1
                 ack()
                 continue
             key = delivery.dedup_key
             delivered_at = self.store.marked_at(key)
             if delivered_at is not None and now - delivered_at < self.settings.input.dedup_retention:
-                skipped[(self.metrics.deduplicated, self.kind, action.name)] += 1
+                counts[(self.metrics.deduplicated, self.kind, action.name)] += 1
                 ack()
                 continue
             in_progress = self._in_progress.get(key)
             if in_progress is not None:
                 # A re-read copy (after a rebalance or a replay): settled with the original.
-                skipped[(self.metrics.deduplicated, self.kind, action.name)] += 1
+                counts[(self.metrics.deduplicated, self.kind, action.name)] += 1
                 in_progress.acks.append(ack)
                 continue
             pending = self._in_progress[key] = Pending(delivery, [ack])
             assert pipeline is not None
             pipeline.submit(pending)
-        for (metric, *labels), count in skipped.items():
+        for (metric, *labels), count in counts.items():
             metric.labels(*labels).inc(count)
-        for outgoing, _ in dead_letters:
-            headers = dict(outgoing.headers or [])
-            self.metrics.dead_lettered.labels(self.kind, headers[HEADER_ACTION].decode(),
-                                              headers[HEADER_REASON].decode()).inc()
         if dead_letters:
             await self.send([outgoing for outgoing, _ in dead_letters])
             for _, ack in dead_letters:

@@ -135,12 +135,12 @@ class ActionPipeline:
 
     def _judge(self, batch: list[Pending], outcomes: Sequence[Outcome]) -> list[Settled]:
         now = self.clock()
+        delivered_at = datetime.fromtimestamp(now, timezone.utc)
         settled: list[Settled] = []
         for pending, outcome in zip(batch, outcomes):
             pending.attempts += 1
             if outcome is None:
                 self._delivered.inc()
-                delivered_at = datetime.fromtimestamp(now, timezone.utc)
                 self._since_detected.observe(max(0.0, (delivered_at - pending.delivery.detected_at).total_seconds()))
                 self._since_routed.observe(max(0.0, (delivered_at - pending.delivery.routed_at).total_seconds()))
                 settled.append((pending, None))

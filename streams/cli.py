@@ -133,8 +133,7 @@ def route_test(config_path: str, as_json: bool, event_path: str) -> None:
 
     settings = _settings_or_exit(config_path)
     data = click.open_file(event_path, "rb").read()
-    limits = InputLimits(settings.input.max_message_bytes, settings.input.max_field_chars,
-                         settings.input.max_targets, settings.input.max_flows)
+    limits = InputLimits.from_settings(settings.input)
     try:
         obj = decode_json_object(data, limits)
         event = (ids_event_from_mapping if looks_like_ids(obj) else ads_event_from_mapping)(obj, limits)

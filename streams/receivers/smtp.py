@@ -23,6 +23,12 @@ class CaughtMail:
     message: EmailMessage
 
 
+def stored_form(content: bytes) -> tuple[bytes, EmailMessage]:
+    """A received mail as a mailbox stores it (lines end in \n, not the wire's \r\n), and parsed."""
+    stored = content.replace(b"\r\n", b"\n")
+    return stored, email.message_from_bytes(stored, policy=email.policy.default)
+
+
 class _CatchingHandler:
     def __init__(self, directory: Path):
         self.directory = directory
@@ -30,9 +36,7 @@ class _CatchingHandler:
         self._lock = threading.Lock()
 
     async def handle_DATA(self, server, session, envelope) -> str:
-        # As a mailbox stores it: lines end in \n, not the wire's \r\n.
-        content = envelope.content.replace(b"\r\n", b"\n")
-        message = email.message_from_bytes(content, policy=email.policy.default)
+        content, message = stored_form(envelope.content)
         with self._lock:
             self.mails.append(CaughtMail(envelope.mail_from, list(envelope.rcpt_tos), message))
             (self.directory / f"{len(self.mails):06d}.eml").write_bytes(content)

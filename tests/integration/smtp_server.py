@@ -7,8 +7,6 @@ with a login that must match; ``self_signed_certificate`` makes the certificate 
 from __future__ import annotations
 
 import datetime
-import email
-import email.policy
 import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +18,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from streams.broker import free_port
+from streams.receivers.smtp import stored_form
 
 
 @dataclass
@@ -42,8 +41,7 @@ class CollectingHandler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
-        # As a mailbox stores it: lines end in \n, not the wire's \r\n.
-        message = email.message_from_bytes(envelope.content.replace(b"\r\n", b"\n"), policy=email.policy.default)
+        _, message = stored_form(envelope.content)
         self.mails.append(ReceivedMail(envelope.mail_from, list(envelope.rcpt_tos), message,
                                        session.auth_data))
         return "250 Message accepted for delivery"
