@@ -7,8 +7,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 # Debian packages the project uses at run or test time: rsyslog and snmptrapd are the real
 # receivers of the demo and the tests, smitools lints the MIB, jq reads JSON events in the demo
-# script, shellcheck checks the shipped scripts.
-APT_PACKAGES := python3-venv python3-dev prometheus rsyslog rsyslog-gnutls snmptrapd snmp smitools jq shellcheck
+# script, shellcheck checks the shipped scripts; dumpcap, mergecap, editcap, capinfos (wireshark-common),
+# tcpdump and tshark record and read traffic captures.
+APT_PACKAGES := python3-venv python3-dev prometheus rsyslog rsyslog-gnutls snmptrapd snmp smitools jq shellcheck \
+	tcpdump tshark wireshark-common
 APT_STAMP := $(VENV)/.apt-$(shell echo $(APT_PACKAGES) | md5sum | cut -c1-8)
 PIP_STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -22,6 +24,7 @@ $(APT_STAMP):
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  echo "apt: installing $$missing"; \
+	  echo 'wireshark-common wireshark-common/install-setuid boolean false' | $(SUDO) debconf-set-selections && \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
@@ -44,6 +47,7 @@ test: install
 bench: install
 	$(BIN)/python bench/router.py
 	$(BIN)/python bench/delivery.py
+	$(BIN)/python bench/reports.py
 
 check-config: install
 	$(BIN)/ads-actions check-config examples/actions.yaml

@@ -100,17 +100,18 @@ class SinkHost:
         counts: Counter[tuple] = Counter()
         for message, ack in messages:
             try:
-                delivery = self._decode(message)
+                delivery = decode_delivery(self._codec, message)
             except (AvroDecodeError, KeyError, TypeError, ValueError) as exc:
                 counts[(self.metrics.dead_lettered, self.kind, "", INVALID_ROUTED_MESSAGE)] += 1
-                dead_letters.append((self._dead_letter(message, INVALID_ROUTED_MESSAGE, str(exc), None, 0), ack))
+                dead_letters.append((delivery_dead_letter(self.settings, message, INVALID_ROUTED_MESSAGE, str(exc),
+                                                          None, 0), ack))
                 continue
             action = self.actions.get(delivery.action)
             pipeline = self.pipelines.get(delivery.action)
             if action is None:
                 counts[(self.metrics.dead_lettered, self.kind, delivery.action, UNKNOWN_ACTION)] += 1
-                dead_letters.append((self._dead_letter(
-                    message, UNKNOWN_ACTION, f"no {self.kind} action {delivery.action!r} in the configuration",
+                dead_letters.append((delivery_dead_letter(
+                    self.settings, message, UNKNOWN_ACTION, f"no {self.kind} action {delivery.action!r} in the configuration",
                     delivery.action, 0), ack))
                 continue
             window = INACTIVE if pipeline is None else active_window(self.settings.mute_windows, action.mute, now_utc)
@@ -167,8 +168,8 @@ class SinkHost:
         now = self.clock()
         marks = [(pending.delivery.dedup_key, pending.delivery.partition)
                  for pending, failure in settled if failure is None]
-        dead_letters = [self._dead_letter(_as_message(pending.delivery), failure.reason, failure.detail,
-                                          pending.delivery.action, pending.attempts)
+        dead_letters = [delivery_dead_letter(self.settings, _as_message(pending.delivery), failure.reason,
+                                             failure.detail, pending.delivery.action, pending.attempts)
                         for pending, failure in settled if failure is not None]
         for pending, failure in settled:
             if failure is not None:
@@ -182,26 +183,30 @@ class SinkHost:
             for ack in pending.acks:
                 ack()
 
-    def _decode(self, message: InputMessage) -> Delivery:
-        record = self._codec.decode(message.value or b"")
-        family, event_record = record["event"]
-        event = (ads_event_from_record(event_record) if family == "ads_actions.AdsEvent"
-                 else ids_event_from_record(event_record))
-        return Delivery(action=record["action"], kind=record["kind"], perspective=record["perspective"],
-                        perspective_id=record["perspectiveId"], priority=Priority[record["priority"]],
-                        routed_at=record["routedAt"], event=event, topic=message.topic,
-                        partition=message.partition, offset=message.offset, key=message.key,
-                        value=message.value or b"")
-
-    def _dead_letter(self, message: InputMessage, reason: str, detail: str, action: str | None,
-                     attempts: int) -> Outgoing:
-        payload, truncated = bounded_payload(message.value or b"")
-        headers = dead_letter_headers(reason=reason, detail=detail, stage=STAGE_DELIVERY, topic=message.topic,
-                                      partition=message.partition, offset=message.offset)
-        headers += [(HEADER_ACTION, (action or "").encode()), (HEADER_ATTEMPTS, str(attempts).encode())]
-        # The original key: a re-drive produces the message back to the partition it came from.
-        return Outgoing(self.settings.topics.dead_letter, message.key, payload, None, headers + truncated)
-
-
 def _as_message(delivery: Delivery) -> InputMessage:
     return InputMessage(delivery.topic, delivery.partition, delivery.offset, delivery.key, delivery.value)
+
+
+def decode_delivery(codec: AvroCodec, message: InputMessage) -> Delivery:
+    """A RoutedAction message as a Delivery; raises AvroDecodeError, KeyError, TypeError or
+    ValueError for a message that is not one."""
+    record = codec.decode(message.value or b"")
+    family, event_record = record["event"]
+    event = (ads_event_from_record(event_record) if family == "ads_actions.AdsEvent"
+             else ids_event_from_record(event_record))
+    return Delivery(action=record["action"], kind=record["kind"], perspective=record["perspective"],
+                    perspective_id=record["perspectiveId"], priority=Priority[record["priority"]],
+                    routed_at=record["routedAt"], event=event, topic=message.topic,
+                    partition=message.partition, offset=message.offset, key=message.key,
+                    value=message.value or b"")
+
+
+def delivery_dead_letter(settings: Settings, message: InputMessage, reason: str, detail: str, action: str | None,
+                         attempts: int, payload: bytes | None = None) -> Outgoing:
+    """A dead letter of the delivery stage: by default the routed message itself, so that
+    ``redrive`` can produce it back to the partition it came from (with its original key)."""
+    body, truncated = bounded_payload((message.value or b"") if payload is None else payload)
+    headers = dead_letter_headers(reason=reason, detail=detail, stage=STAGE_DELIVERY, topic=message.topic,
+                                  partition=message.partition, offset=message.offset)
+    headers += [(HEADER_ACTION, (action or "").encode()), (HEADER_ATTEMPTS, str(attempts).encode())]
+    return Outgoing(settings.topics.dead_letter, message.key, body, None, headers + truncated)

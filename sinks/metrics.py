@@ -3,7 +3,7 @@ metric here has a panel in deploy/grafana (a test checks it)."""
 
 from __future__ import annotations
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
 DELIVERY_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
                             300.0, 900.0, 3600.0)
@@ -37,3 +37,23 @@ class SinkMetrics:
                                    ["action", "result"], registry=registry)
         self.script_duration = Histogram("ads_actions_script_run_duration_seconds", "Wall time of script runs",
                                          ["action"], buckets=SCRIPT_DURATION_BUCKETS, registry=registry)
+
+
+class ReportMetrics:
+    """Email reports: events gathered into periods, and the mails sent for them. Failed tries,
+    retries and dead letters of mails are counted by SinkMetrics under kind="email"."""
+
+    def __init__(self, registry: CollectorRegistry = REGISTRY):
+        self.events = Counter("ads_actions_report_events_total", "Events added to a report period",
+                              ["action", "priority"], registry=registry)
+        self.unlisted = Counter("ads_actions_report_events_unlisted_total",
+                                "Events counted in a report period but not listed in it (over email.max_rows)",
+                                ["action"], registry=registry)
+        self.periods = Counter("ads_actions_report_periods_total",
+                               "Report periods closed, by outcome: sent, empty (not sent), dead_lettered",
+                               ["action", "priority", "outcome"], registry=registry)
+        self.mails = Counter("ads_actions_report_mails_total", "Report mails accepted by the SMTP server",
+                             ["action", "format"], registry=registry)
+        self.open_events = Gauge("ads_actions_report_open_events",
+                                 "Events in report periods not sent yet, on this worker", ["action"],
+                                 registry=registry)

@@ -4,8 +4,10 @@ recording (issue 5) join here when they land."""
 from __future__ import annotations
 
 from .base import Sink
+from .capture import CaptureSink
 from .script import ScriptSink
 from .snmp import SnmpSink
 from .syslog import SyslogSink
 
-SINK_CLASSES: dict[str, type[Sink]] = {"syslog": SyslogSink, "snmp": SnmpSink, "script": ScriptSink}
+SINK_CLASSES: dict[str, type[Sink]] = {"syslog": SyslogSink, "snmp": SnmpSink, "script": ScriptSink,
+                                      "capture": CaptureSink}

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from streams.config import Action, ScriptAction, Settings
+from streams.processes import kill_group
 
 from .base import Delivery, DeliveryFailed, Outcome, Sink
 from .metrics import SinkMetrics
@@ -35,8 +36,6 @@ log = logging.getLogger("ads_actions.sinks.script")
 # full pipe) and dropped.
 LOGGED_OUTPUT_BYTES = 1024
 FAILURE_DETAIL_CHARS = 200
-# Between SIGTERM to the script's process group and SIGKILL.
-TERMINATION_GRACE_SECONDS = 2.0
 _READ_CHUNK = 64 * 1024
 
 
@@ -138,26 +137,6 @@ async def _feed(stdin: asyncio.StreamWriter, data: bytes) -> None:
         stdin.close()  # end of input: a script reading to the end may finish
 
 
-def _signal_group(group: int, signum: int) -> None:
-    try:
-        os.killpg(group, signum)
-    except ProcessLookupError:
-        pass  # every process of the group has exited already
-
-
-async def _kill_group(process: asyncio.subprocess.Process) -> None:
-    """SIGTERM the script's whole process group, then SIGKILL it: whatever the script started
-    (and whatever ignored SIGTERM) must not outlive the run."""
-    _signal_group(process.pid, signal.SIGTERM)
-    try:
-        async with asyncio.timeout(TERMINATION_GRACE_SECONDS):
-            await process.wait()
-    except TimeoutError:
-        pass
-    _signal_group(process.pid, signal.SIGKILL)
-    await process.wait()
-
-
 async def run_action_script(action: ScriptAction, directory: str | os.PathLike[str], stdin: bytes,
                             output_limit: int | None) -> ScriptRun:
     """Run the action's script once with ``stdin``; raises ScriptUnavailable when it cannot start.
@@ -186,7 +165,7 @@ async def run_action_script(action: ScriptAction, directory: str | os.PathLike[s
         pass
     finally:
         if exit_status is None:
-            await _kill_group(process)
+            await kill_group(process)
     return ScriptRun(script, exit_status, time.monotonic() - started, bytes(stdout.kept), bytes(stderr.kept))
 
 

@@ -20,10 +20,12 @@ from sinks.metrics import SinkMetrics
 
 from .agent_io import RAW_TOPIC, input_message
 from .batch_sender import batch_sender
+from .capture_agent.service import add_capture_service
 from .config import Settings
 from .faust_transport import App
 from .marks import TableMarks, marks_table
 from .metrics import RouterMetrics
+from .report_agents import add_report_agents
 from .routing import Router
 from .sink_agents import add_sink_agents
 from .triggers import ADS, IDS, TriggerProcessor
@@ -61,7 +63,11 @@ def build_app(settings: Settings, *, registry: CollectorRegistry = REGISTRY,
     if "router" in settings.worker.roles:
         tables += _add_routing_agents(app, settings, metrics, last_offsets, clock)
     if "sinks" in settings.worker.roles:
-        tables += add_sink_agents(app, settings, SinkMetrics(registry), last_offsets, clock)
+        sink_metrics = SinkMetrics(registry)
+        tables += add_sink_agents(app, settings, sink_metrics, last_offsets, clock)
+        tables += add_report_agents(app, settings, sink_metrics, registry, last_offsets, clock)
+        if any(action.active for action in settings.actions.capture):
+            add_capture_service(app, settings, registry)
 
     @app.timer(DEDUP_PRUNE_INTERVAL)
     async def prune_dedup_tables() -> None:

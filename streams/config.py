@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError,
                       field_validator, model_validator)
+from pydantic import ByteSize, TypeAdapter
 
 from .durations import parse_duration
 from .filters import FilterDefinition, FilterError, compile_filters, parse_entry
@@ -204,8 +205,94 @@ class Action(_Section):
     retry: RetryPolicy = RetryPolicy()
 
 
+REPORT_FORMATS = ("full", "compact", "extra_compact", "per_event", "rt")
+# An address as SMTP carries it: no spaces, commas, angle brackets or line breaks, so that a
+# recipient can never add a header or another recipient.
+_EMAIL_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
+
+
+def _email_address(value: Any) -> str:
+    if not isinstance(value, str) or not _EMAIL_ADDRESS.fullmatch(value):
+        raise ValueError(f"expected an email address (local@domain, without spaces, commas, angle brackets or "
+                         f"line breaks), found {value!r}")
+    return value
+
+
+EmailAddress = Annotated[str, BeforeValidator(_email_address)]
+
+
+def _period_length(value: Any) -> float:
+    seconds = parse_duration(value)
+    if seconds <= 0 or (86400 % seconds and seconds != 7 * 86400):
+        raise ValueError(f"expected a period that divides a day (such as 10s, 15m, 1h, 6h, 1d) or 7d, "
+                         f"found {value!r}")
+    return seconds
+
+
+PeriodLength = Annotated[float, BeforeValidator(_period_length)]
+
+
+class ReportPeriods(_Section):
+    """How long a summary period is, per priority (CRITICAL is ``email.immediate_window``).
+    The seed's cadence is the default; tests and demos shorten it."""
+
+    HIGH: PeriodLength = 3600.0
+    MEDIUM: PeriodLength = 6 * 3600.0
+    LOW: PeriodLength = 86400.0
+    INFORMATION: PeriodLength = 7 * 86400.0
+
+
+class ReportLinks(_Section):
+    """URL templates of "active links": ``{id}`` is the event ID, ``{ip}`` an IP address."""
+
+    event: str | None = Field(None, description="e.g. https://ads.example.org/events/{id}")
+    ip: str | None = Field(None, description="e.g. https://ads.example.org/hosts/{ip}")
+
+    @field_validator("event", "ip")
+    @classmethod
+    def _http_template(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^\s\"'<>]+$", value):
+            raise ValueError(f"expected an http(s) URL template without spaces or quotes, found {value!r}")
+        return value
+
+
+class EmailSettings(_Section):
+    """Shared by every email report (``actions.email``)."""
+
+    timezone: TimeZone = Field("UTC", description="periods align to this zone's clock; mails show times in it")
+    immediate_window: Seconds = Field(5.0, gt=0, le=300, description="CRITICAL events routed within this many "
+                                      "seconds of each other go in one mail")
+    close_delay: Seconds = Field(3.0, ge=0, le=600, description="a period is sent this long after it ends, "
+                                 "for events still on their way")
+    periods: ReportPeriods = ReportPeriods()
+    max_rows: int = Field(1000, ge=1, le=100_000, description="events listed per report period; "
+                          "the rest are counted only")
+    max_groups: int = Field(5000, ge=1, le=1_000_000, description="(type, source IP) counts kept per report "
+                            "period; the rest are counted per type only")
+    template_directory: str | None = Field(None, description="templates here override the shipped ones by name")
+    links: ReportLinks = ReportLinks()
+    rt_tool_name: str = Field("Flowmon ADS", pattern=r"^[^\r\n]{1,100}$",
+                              description="X-RT-Tool-Name is this and the event name")
+    subject_prefix: str = Field("[ADS]", pattern=r"^[^\r\n]{0,100}$")
+
+
 class EmailAction(Action):
-    pass
+    """An email report. ``retry`` governs the sending of one period's mails: while the mail server
+    is down or answers 4xx they are tried again until ``retry.deadline`` after the first try; a 5xx
+    answer dead-letters the mail at once."""
+
+    # A mail server down for maintenance must not lose a report: tries every 5 minutes at most,
+    # for 6 hours.
+    retry: RetryPolicy = RetryPolicy(max_attempts=1000, initial_backoff=5.0, max_backoff=300.0, deadline=6 * 3600.0)
+
+    recipients: list[EmailAddress] = Field(min_length=1)
+    format: Literal[REPORT_FORMATS] = "full"  # type: ignore[valid-type]
+    do_not_send_empty: bool = Field(False, description="skip empty daily and weekly reports "
+                                    "(empty immediate, hourly and 6-hourly ones are never sent)")
+    active_links: bool = False
+    show_timezone: bool = False
+    attach_flows: bool = Field(False, description="flow samples as CSV on RT and per-event mails")
+    timezone: TimeZone | None = Field(None, description="this report's zone; email.timezone when unset")
 
 
 SYSLOG_SEVERITIES = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
@@ -370,8 +457,115 @@ class MuteWindow(_Section):
         raise ValueError("expected either start and end (one-off) or weekdays, start_time and end_time (weekly)")
 
 
+_BYTE_SIZE = TypeAdapter(ByteSize)
+# A network interface as `ip link` names it; never starts with "-", so it cannot pass for an option.
+INTERFACE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,62}$"
+
+
+def _byte_count(value: Any) -> int:
+    try:
+        return int(_BYTE_SIZE.validate_python(value))
+    except ValidationError:
+        raise ValueError(f"expected a size such as 500MB or 2GiB, found {value!r}") from None
+
+
+ByteCount = Annotated[int, BeforeValidator(_byte_count)]
+InterfaceName = Annotated[str, Field(pattern=INTERFACE_PATTERN)]
+
+
+class CaptureInterface(_Section):
+    """A monitored interface's ring buffer: its last ``ttl`` of traffic, in at most ``max_disk``
+    (the bound that wins under heavy traffic). dumpcap keeps ``ring_files`` files of
+    ttl / (ring_files - 1) seconds each, each at most max_disk / ring_files bytes."""
+
+    ttl: Seconds = Field(3600.0, gt=0, le=30 * 86400, description="how long packets stay in the ring buffer")
+    max_disk: ByteCount = Field(1_000_000_000, ge=1_000_000)
+    ring_files: int = Field(10, ge=2, le=1000)
+
+
+class CaptureGroup(_Section):
+    """A named group of interfaces (the seed's "agency"), chosen by actions with its numeric id."""
+
+    id: int = Field(ge=0, le=2**31 - 1)
+    interfaces: list[InterfaceName] = Field(min_length=1)
+
+
+class CaptureListen(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(9465, ge=1, le=65535)
+
+
+class CaptureServerTls(_Section):
+    cert_file: str
+    key_file: str
+
+
+class CaptureRetention(_Section):
+    """Finished captures are deleted, oldest first, once older than max_age or while all of them
+    together are larger than max_disk."""
+
+    max_age: Seconds = Field(30 * 86400.0, gt=0)
+    max_disk: ByteCount = Field(10_000_000_000, ge=1_000_000)
+    interval: Seconds = Field(60.0, gt=0, le=86400, description="how often retention runs (also after each capture)")
+
+
+class CaptureSettings(_Section):
+    """The capture agent (``ads-actions capture-agent``, or the worker itself for ``agent: local``)
+    and the worker's capture download server: both listen on ``listen`` with bearer ``token``."""
+
+    directory: str = Field("var/captures", description="ring buffers and finished captures")
+    token: SecretStr = Field(description="bearer token of the HTTP API, at least 16 characters")
+    listen: CaptureListen = CaptureListen()
+    tls: CaptureServerTls | None = Field(None, description="serve HTTPS with this certificate; plain HTTP when unset")
+    interfaces: dict[InterfaceName, CaptureInterface] = {}
+    groups: dict[Name, CaptureGroup] = {}
+    retention: CaptureRetention = CaptureRetention()
+    max_running: int = Field(16, ge=1, le=1000, description="captures running at once; more wait their turn")
+    max_live_duration: Seconds = Field(3600.0, gt=0, le=86400, description="longest live recording accepted")
+    extraction_timeout: Seconds = Field(600.0, gt=0, description="bound on reading, filtering and merging one capture")
+
+    @field_validator("token")
+    @classmethod
+    def _token_length(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < 16:
+            raise ValueError("expected a token of at least 16 characters, found a shorter one")
+        return value
+
+    @model_validator(mode="after")
+    def _groups_consistent(self) -> "CaptureSettings":
+        seen: dict[int, str] = {}
+        for name, group in self.groups.items():
+            unknown = [i for i in group.interfaces if i not in self.interfaces]
+            if unknown:
+                raise ValueError(f"groups.{name}.interfaces: expected names of capture.interfaces "
+                                 f"({', '.join(self.interfaces) or 'none defined'}), found {', '.join(unknown)}")
+            if group.id in seen:
+                raise ValueError(f"groups.{name}.id: expected a unique group id, found {group.id} "
+                                 f"also used by {seen[group.id]!r}")
+            seen[group.id] = name
+        return self
+
+    def group_by_id(self, group_id: int) -> CaptureGroup | None:
+        return next((group for group in self.groups.values() if group.id == group_id), None)
+
+
+class RemoteCaptureAgent(_Section):
+    url: str = Field(pattern=r"^https?://[^\s/?#]+/?$", description="e.g. https://sensor-1:9465")
+    token: SecretStr
+    ca_file: str | None = Field(None, description="CA bundle to verify an https agent; the system's when unset")
+
+
 class CaptureAction(Action):
-    pass
+    """Traffic recording: for each event, a capture agent records the event's hosts' packets from
+    ``recording_start_offset`` before its detection (from its ring buffer) until
+    ``live_recording_duration`` after the live capture started."""
+
+    agent: Literal["local"] | RemoteCaptureAgent = Field(
+        "local", description="local: the worker runs the agent (capture section); or a remote agent's url and token")
+    group: int = Field(ge=0, le=2**31 - 1, description="numeric id of the capture group (the seed's agency ID)")
+    live_recording_duration: Seconds = Field(60.0, gt=0, le=86400)
+    recording_start_offset: Seconds = Field(0.0, ge=0, le=30 * 86400, description="0: live traffic only")
+    timeout: Seconds = Field(10.0, gt=0, le=300, description="bound on one request to the agent")
 
 
 class ActionsSettings(_Section):
@@ -398,6 +592,8 @@ class Settings(_Section):
     snmp: SnmpSettings = SnmpSettings()
     scripts: ScriptsSettings = ScriptsSettings()
     smtp: SmtpSettings = SmtpSettings()
+    email: EmailSettings = EmailSettings()
+    capture: CaptureSettings | None = None
     actions: ActionsSettings = ActionsSettings()
 
     def action(self, name: str) -> Action | None:
@@ -574,6 +770,30 @@ def _cross_checks(raw: dict[str, Any]) -> list[ConfigIssue]:
                                           f"{name!r} also used at {seen_actions[name]}"))
             if isinstance(name, str):
                 seen_actions.setdefault(name, path)
+    issues += _capture_checks(raw)
+    return issues
+
+
+def _capture_checks(raw: dict[str, Any]) -> list[ConfigIssue]:
+    """Capture actions need the capture section (its token guards the worker's download server),
+    and a local agent must have the group they name."""
+    entries = _mapping(raw.get("actions")).get("capture")
+    entries = entries if isinstance(entries, list) else []
+    if not entries:
+        return []
+    if not isinstance(raw.get("capture"), dict):
+        return [ConfigIssue("capture", "expected a capture section (token, listen; interfaces and groups for "
+                                       "agent: local) since actions.capture is used, found none")]
+    groups = _mapping(raw["capture"].get("groups"))
+    known_ids = {_mapping(group).get("id") for group in groups.values()}
+    issues = []
+    for position, action in enumerate(entries):
+        action = _mapping(action)
+        group = action.get("group")
+        if action.get("agent", "local") == "local" and isinstance(group, int) and group not in known_ids:
+            known = ", ".join(f"{_mapping(g).get('id')} ({n})" for n, g in groups.items()) or "none defined"
+            issues.append(ConfigIssue(f"actions.capture.{position}.group", f"expected the id of one of "
+                                      f"capture.groups ({known}), found {group}"))
     return issues
 
 

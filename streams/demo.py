@@ -52,6 +52,8 @@ LATEST_SHOWN = 8
 # Tansu holds a consumer group join for half the session timeout; the worker the demo starts uses
 # this one, so routing begins seconds after start rather than after half the configured timeout.
 DEMO_SESSION_TIMEOUT = "6s"
+# Summary reports every minute or few instead of hourly to weekly, so that the demo shows them.
+DEMO_REPORT_PERIODS = {"HIGH": "1m", "MEDIUM": "2m", "LOW": "5m", "INFORMATION": "10m"}
 ROUTED = AvroCodec("ads_actions.RoutedAction")
 
 
@@ -94,6 +96,8 @@ class Tally:
     failed_tries: Counter = field(default_factory=Counter)
     delivery_dead_letters: Counter = field(default_factory=Counter)
     muted: Counter = field(default_factory=Counter)
+    # Events gathered into email report periods, by (kind, action) as the other counters.
+    gathered: Counter = field(default_factory=Counter)
     # receiver name -> what it got
     received: dict = field(default_factory=dict)
 
@@ -139,17 +143,22 @@ class Tally:
         for counter, name in ((self.delivered, "ads_actions_deliveries_total"),
                               (self.failed_tries, "ads_actions_delivery_failures_total"),
                               (self.delivery_dead_letters, "ads_actions_delivery_dead_letters_total"),
-                              (self.muted, "ads_actions_deliveries_muted_total")):
+                              (self.muted, "ads_actions_deliveries_muted_total"),
+                              (self.gathered, "ads_actions_report_events_total")):
             counter.clear()
             for (sample, labels), value in samples.items():
                 if sample == name:
-                    counter[(dict(labels)["kind"], dict(labels)["action"])] += int(value)
+                    counter[(dict(labels).get("kind", "email"), dict(labels)["action"])] += int(value)
 
     def routed_to(self, actions: set[str]) -> int:
         return sum(count for (_, _, action), count in self.routed_messages.items() if action in actions)
 
     def deliveries_settled(self) -> int:
-        return sum(self.delivered.values()) + sum(self.delivery_dead_letters.values()) + sum(self.muted.values())
+        """Routed messages done with: delivered, dead-lettered, muted, or gathered into a report
+        period (a report's mails and their dead letters are counted per mail, not per event)."""
+        per_event = (self.delivered + self.delivery_dead_letters).items()
+        return (sum(count for (kind, _), count in per_event if kind != "email")
+                + sum(self.muted.values()) + sum(self.gathered.values()))
 
 
 class OutputReader:
@@ -287,6 +296,7 @@ def _run(console: Console, settings: Settings, config_path: str, tally: Tally, l
         console.print(f"broker: {bootstrap} (embedded, log {broker_log})\n"
                       f"worker: metrics http://127.0.0.1:{metrics_port}/metrics, log {worker_log}, config "
                       f"{worker_config} ({config_path} with kafka.session_timeout {DEMO_SESSION_TIMEOUT}, "
+                      "report periods of 1 to 10 minutes instead of 1 hour to 1 week, "
                       "delivering to the receivers below)\n" + "\n".join(receivers.where()) + "\n"
                       f"publishing {len(lines)} events at {rate:g}/s once the worker is ready; Ctrl-C stops",
                       markup=False, highlight=False)
@@ -300,7 +310,8 @@ def _run(console: Console, settings: Settings, config_path: str, tally: Tally, l
             publisher = start_publishing(settings, lines, rate, tally, stop)
             try:
                 status = _watch(console, tally, reader, worker, receivers, _sink_actions(settings),
-                                f"http://127.0.0.1:{metrics_port}/metrics", exit_when_done, stop)
+                                f"http://127.0.0.1:{metrics_port}/metrics", exit_when_done, stop,
+                                _report_linger(settings))
             finally:
                 stop.set()
                 publisher.join(70)  # publish_lines flushes for up to 60 s
@@ -312,8 +323,18 @@ def _run(console: Console, settings: Settings, config_path: str, tally: Tally, l
 
 
 def _sink_actions(settings: Settings) -> set[str]:
-    """The active actions whose deliveries the demo waits for (those of kinds with a sink)."""
-    return {action.name for kind in SINK_CLASSES for action in settings.actions.by_kind()[kind] if action.active}
+    """The active actions whose deliveries the demo waits for: those of kinds with a sink, and the
+    email reports (until their events are gathered; the mails follow when the periods close)."""
+    return {action.name for kind in (*SINK_CLASSES, "email") for action in settings.actions.by_kind()[kind]
+            if action.active}
+
+
+def _report_linger(settings: Settings) -> float:
+    """Seconds to keep watching once every event is settled, for the last immediate report mails
+    (their window and close delay); 0 without active email reports."""
+    if not any(report.active for report in settings.actions.email):
+        return 0.0
+    return settings.email.immediate_window + settings.email.close_delay + 2 * REFRESH_SECONDS + 1
 
 
 def _demo_config(config_path: str, receivers: DemoReceivers) -> Path:
@@ -321,6 +342,7 @@ def _demo_config(config_path: str, receivers: DemoReceivers) -> Path:
     receivers, written under DEMO_DIR."""
     config = deliver_to(yaml.safe_load(Path(config_path).read_text(encoding="utf-8")), receivers)
     config["kafka"] = {**(config.get("kafka") or {}), "session_timeout": DEMO_SESSION_TIMEOUT}
+    config["email"] = {**(config.get("email") or {}), "periods": DEMO_REPORT_PERIODS}
     path = DEMO_DIR / "config.yaml"
     path.write_text(f"# Generated by ads-actions demo from {config_path}\n"
                     + yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
@@ -332,12 +354,13 @@ def _with_bootstrap(settings: Settings, bootstrap: str) -> Settings:
 
 
 def _watch(console: Console, tally: Tally, reader: OutputReader, worker: WorkerProcess, receivers: DemoReceivers,
-           sink_actions: set[str], metrics_url: str, exit_when_done: bool, stop: threading.Event) -> int:
+           sink_actions: set[str], metrics_url: str, exit_when_done: bool, stop: threading.Event,
+           linger: float) -> int:
     """Reads output and metrics and shows them, live on a terminal, as a line every few seconds
     otherwise; returns the exit status."""
     live = Live(_live_view(tally), console=console, auto_refresh=False) if console.is_terminal else None
     next_metrics = next_plain = time.monotonic()
-    settle_deadline = None
+    settle_deadline = linger_until = None
     with live or contextlib.nullcontext():
         while not stop.is_set():
             _check_running(worker, tally)
@@ -355,6 +378,9 @@ def _watch(console: Console, tally: Tally, reader: OutputReader, worker: WorkerP
             if not exit_when_done or not tally.publishing_done:
                 continue
             if tally.accounted() >= tally.published and tally.deliveries_settled() >= tally.routed_to(sink_actions):
+                linger_until = linger_until or now + linger
+                if now < linger_until:
+                    continue
                 # An event's other routed messages may sit in partitions not read yet.
                 reader.read_into(tally, 1.0)
                 tally.record_metrics(scrape_metrics(metrics_url))

@@ -77,6 +77,9 @@ def _trap_line(values: dict[str, str]) -> str:
 @contextlib.contextmanager
 def demo_receivers(directory: Path) -> Iterator[DemoReceivers]:
     receivers = DemoReceivers(directory)
+    for name in ("rsyslog", "snmptrapd", "mail"):
+        # What an earlier demo received would be counted as this one's.
+        shutil.rmtree(directory / name, ignore_errors=True)
     with contextlib.ExitStack() as stack:
         if shutil.which("rsyslogd"):
             receivers.rsyslog = stack.enter_context(PrivateRsyslog(directory / "rsyslog"))

@@ -5,6 +5,9 @@ from. Re-driving produces it back to that topic with the same key (so the same p
 same delivered-table partition), where the action's sink takes it as any other: a delivery that
 did happen meanwhile is recognised and not repeated.
 
+An email report's dead letter holds the mail itself (its period is closed and gone): re-driving
+sends it again through the ``smtp:`` settings, with its original Message-ID.
+
 What was re-driven is remembered per action as the committed offsets of the consumer group
 ``<app_id>-redrive-<action>``, so running it again re-drives only what failed since (``--all``
 starts from the beginning of the dead-letter topic).
@@ -12,13 +15,18 @@ starts from the beginning of the dead-letter topic).
 
 from __future__ import annotations
 
+import asyncio
+import email
+import email.policy
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
-from .config import Settings
+from sinks.smtp_send import send_messages
+
+from .config import EmailAction, Settings
 from .deadletter import (HEADER_ACTION, HEADER_REASON, HEADER_SOURCE_OFFSET, HEADER_SOURCE_PARTITION,
                          HEADER_SOURCE_TOPIC, HEADER_STAGE, STAGE_DELIVERY, headers_dict)
 from .publish import produce_waiting, producer_for
@@ -47,7 +55,9 @@ def redrive(settings: Settings, action: str, *, from_beginning: bool = False, dr
     consumer = Consumer({"bootstrap.servers": settings.kafka.bootstrap_servers,
                          "group.id": f"{settings.kafka.app_id}-redrive-{action}",
                          "enable.auto.commit": False, "log_level": 0})
-    producer = None if dry_run else producer_for(settings)
+    resends_mail = isinstance(settings.action(action), EmailAction)
+    producer = None if dry_run or resends_mail else producer_for(settings)
+    mails = []
     result = RedriveResult()
     try:
         metadata = consumer.list_topics(dead_letter, timeout=10).topics.get(dead_letter)
@@ -73,17 +83,20 @@ def redrive(settings: Settings, action: str, *, from_beginning: bool = False, dr
             if headers.get(HEADER_STAGE) != STAGE_DELIVERY or headers.get(HEADER_ACTION) != action:
                 continue
             result.redriven[headers.get(HEADER_REASON, "")] += 1
-            if producer is not None:
+            if resends_mail:
+                mails.append(email.message_from_bytes(message.value() or b"", policy=email.policy.SMTP))
+            elif producer is not None:
                 origin = "/".join(headers.get(h, "") for h in (HEADER_SOURCE_TOPIC, HEADER_SOURCE_PARTITION,
                                                                HEADER_SOURCE_OFFSET))
                 produce_waiting(producer, headers[HEADER_SOURCE_TOPIC], message.value(), message.key(),
                                 headers=[(HEADER_REDRIVEN_FROM, origin.encode())])
-        if producer is not None:
-            if producer.flush(30) != 0:
-                raise RuntimeError("the broker did not acknowledge every re-driven message within 30 s")
-            if next_offsets:
-                consumer.commit(offsets=[TopicPartition(dead_letter, p, o) for p, o in next_offsets.items()],
-                                asynchronous=False)
+        if resends_mail and mails and not dry_run:
+            asyncio.run(send_messages(settings.smtp, mails))  # MailNotSent: nothing is committed
+        if producer is not None and producer.flush(30) != 0:
+            raise RuntimeError("the broker did not acknowledge every re-driven message within 30 s")
+        if not dry_run and next_offsets:
+            consumer.commit(offsets=[TopicPartition(dead_letter, p, o) for p, o in next_offsets.items()],
+                            asynchronous=False)
         return result
     finally:
         consumer.close()

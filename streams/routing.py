@@ -74,8 +74,13 @@ class Route:
         email reports aggregate per (report, priority) -- RT groups per type and source IP are a
         subset of that -- and every other action deduplicates per (action, event ID)."""
         if self.kind == "email":
-            return f"{self.action}|{self.priority.name}".encode()
+            return report_message_key(self.action, self.priority)
         return f"{self.action}|{event.id}".encode()
+
+
+def report_message_key(report: str, priority: Priority) -> bytes:
+    """The key of every event routed to one report with one priority: its periods' partition."""
+    return f"{report}|{priority.name}".encode()
 
 
 def _optional_set(values: list[str]) -> frozenset[str] | None:

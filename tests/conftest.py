@@ -68,6 +68,10 @@ def isolated_config(kafka_bootstrap: str, tmp_path: Path):
         config["metrics"] = sections.get("metrics", {"port": 0})  # no endpoint unless a test asks
         config.setdefault("worker", {})
         config["worker"] = {**config["worker"], "data_dir": str(tmp_path / f"{prefix}-data")}
+        if config.get("capture") and "capture" not in sections:
+            # The example's local capture agent: its own directory and port, as every test's worker.
+            config["capture"] = {**config["capture"], "directory": str(tmp_path / f"{prefix}-captures"),
+                                 "listen": {**config["capture"].get("listen", {}), "port": embedded.free_port()}}
         path = tmp_path / f"{prefix}.yaml"
         path.write_text(yaml.safe_dump(config, sort_keys=False))
         return path

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +42,12 @@ class WorkerProcess:
     def stop(self) -> None:
         if self.worker:
             self.worker.stop()
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash: nothing is flushed, committed or closed."""
+        if self.worker and self.worker.process.poll() is None:
+            os.killpg(self.worker.process.pid, signal.SIGKILL)
+            self.worker.process.wait()
 
 
 def read_topics(bootstrap: str, topics: list[str], expected: int, timeout: float = 60.0,

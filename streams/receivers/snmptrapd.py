@@ -203,8 +203,10 @@ class PrivateSnmptrapd:
             if self._process.poll() is not None:
                 self._process = None
                 return False
-            # snmptrapd logs its version once its sockets are open.
-            if "NET-SNMP version" in self._log_text()[logged_before:]:
+            # snmptrapd logs its version once its sockets are open; it truncates the log file
+            # when it opens it, so a log shorter than before is all new.
+            text = self._log_text()
+            if "NET-SNMP version" in (text[logged_before:] if len(text) >= logged_before else text):
                 self.port = port
                 return True
             time.sleep(POLL_INTERVAL_SECONDS)

@@ -10,7 +10,8 @@ import re
 
 from prometheus_client import CollectorRegistry
 
-from sinks.metrics import SinkMetrics
+from sinks.metrics import ReportMetrics, SinkMetrics
+from streams.capture_agent.metrics import CaptureMetrics
 from streams.metrics import RouterMetrics
 
 # Names Prometheus adds to every target's series itself, not exported by the worker.
@@ -53,6 +54,8 @@ def series_by_family() -> dict[str, set[str]]:
     registry = CollectorRegistry()
     RouterMetrics(registry)
     SinkMetrics(registry)
+    ReportMetrics(registry)
+    CaptureMetrics(registry)
     return {family.name: {family.name + suffix for suffix in _SERIES_SUFFIXES[family.type]}
             for family in registry.collect()}
 

@@ -98,7 +98,7 @@ def _server_tls(cert: Path, key: Path) -> ssl.SSLContext:
 @contextmanager
 def running_smtp_server(security: str = "plain", certificate: tuple[Path, Path] | None = None,
                         login: tuple[str, str] | None = None,
-                        refused_recipients: set[str] = frozenset()) -> Iterator[SmtpServer]:
+                        refused_recipients: set[str] = frozenset(), port: int | None = None) -> Iterator[SmtpServer]:
     handler = CollectingHandler(set(refused_recipients))
     options: dict = {}
     if security in ("starttls", "tls"):
@@ -117,7 +117,7 @@ def running_smtp_server(security: str = "plain", certificate: tuple[Path, Path] 
 
         # aiosmtpd counts only STARTTLS as TLS: on an implicit TLS connection it would refuse AUTH.
         options.update(authenticator=authenticate, auth_required=True, auth_require_tls=security != "tls")
-    port = free_port()
+    port = port or free_port()
     controller = Controller(handler, hostname="127.0.0.1", port=port, **options)
     controller.start()
     try:

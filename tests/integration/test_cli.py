@@ -24,7 +24,7 @@ def ads_actions(*args: str, env: dict | None = None) -> subprocess.CompletedProc
 def test_check_config_accepts_the_example():
     result = ads_actions("check-config", str(EXAMPLE_CONFIG))
     assert result.returncode == 0, result.stderr
-    assert "valid (5 filters, 2 perspectives, 6 actions)" in result.stdout
+    assert "valid (5 filters, 2 perspectives, 7 actions)" in result.stdout
 
 
 def test_check_config_notes_event_types_ads_does_not_emit(tmp_path: Path):
@@ -103,7 +103,8 @@ def test_route_test_prints_priority_and_actions_per_perspective():
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
         "event 5102360 (SCANS, source 10.1.4.20):",
-        "  security: CRITICAL -> soc-reports (email), siem-cef (syslog), sms-gateway (script), record-attacks (capture)",
+        "  security: CRITICAL -> soc-reports (email), soc-tickets (email), siem-cef (syslog), sms-gateway (script), "
+        "record-attacks (capture)",
         "  operations: MEDIUM -> no action (none active at this priority)",
     ]
 
@@ -111,7 +112,8 @@ def test_route_test_prints_priority_and_actions_per_perspective():
 def test_route_test_json_for_sample_events():
     expected = {
         "dos-attack.json": {"security": {"priority": "CRITICAL",
-                                         "actions": ["soc-reports", "siem-cef", "sms-gateway", "record-attacks"]},
+                                         "actions": ["soc-reports", "soc-tickets", "siem-cef", "sms-gateway",
+                                                     "record-attacks"]},
                             "operations": {"priority": "CRITICAL", "actions": ["noc-traps"]}},
         "ot-anomaly.json": {"security": {"priority": None, "actions": []},
                             "operations": {"priority": "MEDIUM", "actions": []}},

@@ -46,7 +46,8 @@ def test_metrics_count_consumed_skipped_dead_lettered_and_routed(isolated_config
     routed = {labels: value for (name, labels), value in samples.items() if name == "ads_actions_routed_total"}
     assert routed == {
         (("action", action), ("kind", kind), ("perspective", perspective), ("priority", "CRITICAL")): 1.0
-        for action, kind, perspective in [("soc-reports", "email", "security"), ("siem-cef", "syslog", "security"),
+        for action, kind, perspective in [("soc-reports", "email", "security"), ("soc-tickets", "email", "security"),
+                                          ("siem-cef", "syslog", "security"),
                                           ("sms-gateway", "script", "security"),
                                           ("record-attacks", "capture", "security"),
                                           ("noc-traps", "snmp", "operations")]

@@ -73,15 +73,16 @@ def test_events_are_routed_to_every_action_with_perspective_and_priority(worker,
         ads_event(104, "SCANS", source="10.99.0.5", targets="192.168.112.9"),  # guest: HIGH
         ads_event(105, "OTCLANOM"),  # only operations, MEDIUM: below every action
     ))
-    # examples/actions.yaml: soc-reports(email, security >= HIGH), siem-cef(syslog, security >= LOW),
+    # examples/actions.yaml: soc-reports(email, security >= HIGH), soc-tickets(email, security CRITICAL),
+    # siem-cef(syslog, security >= LOW),
     # noc-traps(snmp, operations >= HIGH), sms-gateway(script, security CRITICAL),
     # record-attacks(capture, security CRITICAL); noc-weekly is inactive.
     expected = {
         (101, "soc-reports", "CRITICAL"), (101, "siem-cef", "CRITICAL"), (101, "sms-gateway", "CRITICAL"),
-        (101, "record-attacks", "CRITICAL"), (101, "noc-traps", "CRITICAL"),
+        (101, "record-attacks", "CRITICAL"), (101, "noc-traps", "CRITICAL"), (101, "soc-tickets", "CRITICAL"),
         (102, "siem-cef", "LOW"), (102, "noc-traps", "CRITICAL"),
         (103, "soc-reports", "CRITICAL"), (103, "siem-cef", "CRITICAL"), (103, "sms-gateway", "CRITICAL"),
-        (103, "record-attacks", "CRITICAL"),
+        (103, "record-attacks", "CRITICAL"), (103, "soc-tickets", "CRITICAL"),
         (104, "soc-reports", "HIGH"), (104, "siem-cef", "HIGH"),
     }
     rows = routed(read_topics(kafka_bootstrap, action_topics(settings), len(expected), settle=3.0))

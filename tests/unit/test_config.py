@@ -70,7 +70,8 @@ def test_durations_priorities_and_filter_shorthand_are_converted():
           external: {not: internal}
         actions:
           email:
-            - {name: soc, perspective: security, min_priority: informational, active: false}
+            - {name: soc, perspective: security, min_priority: informational, active: false,
+               recipients: [soc@example.org]}
     """), "cfg.yaml")
     assert loaded.input.dedup_retention == 172800.0
     assert loaded.worker.batch_timeout == 0.25
@@ -308,7 +309,7 @@ def test_duplicate_action_names_are_reported_across_kinds():
     text = MINIMAL + dedent("""\
         actions:
           email:
-            - {name: alert, perspective: security}
+            - {name: alert, perspective: security, recipients: [soc@example.org]}
           script:
             - {name: other, perspective: security, script: a.sh}
             - {name: alert, perspective: security, script: a.sh}
@@ -334,7 +335,7 @@ def test_numeric_yaml_keys_are_reported_not_crashed_on():
     text = ("filters: {1: [1.2.3.4], internal: [10.0.0.0/8]}\n"
             + MINIMAL.replace("priority: HIGH}", "priority: HIGH, source: nowhere}")
             + "  2: {id: 2, rules: [{types: [DOS], priority: LOW}]}\n"
-            + "actions: {email: [{name: a, perspective: ghost}]}\n")
+            + "actions: {email: [{name: a, perspective: ghost, recipients: [a@example.org]}]}\n")
     assert issues_of(text) == [
         "cfg.yaml: filters.1.[key]: expected a valid string, found 1 (line 1)",
         "cfg.yaml: perspectives.2.[key]: expected a valid string, found 2 (line 7)",
@@ -364,7 +365,7 @@ def test_all_errors_of_a_file_are_reported_together():
             rules: []
         actions:
           email:
-            - {name: a, perspective: p, min_priority: high}
+            - {name: a, perspective: p, min_priority: high, recipients: [a@example.org]}
           syslog:
             - {name: a, perspective: ghost}
     """)
@@ -460,3 +461,20 @@ def test_any_document_gives_settings_or_a_config_error(document, port, bootstrap
     assert loaded.perspectives
     if bootstrap:
         assert loaded.kafka.bootstrap_servers == bootstrap
+
+
+def test_email_reports_refuse_addresses_that_could_add_headers_and_periods_that_do_not_divide_a_day():
+    text = MINIMAL + dedent("""\
+        email:
+          periods: {HIGH: 7h}
+          links: {event: "javascript:alert(1)"}
+        actions:
+          email:
+            - {name: soc, perspective: security, recipients: ["soc@example.org\\nBcc: x@evil.example"]}
+            - {name: noc, perspective: security, recipients: []}
+    """)
+    found = issues_of(text)
+    assert [line.split(": ")[1] for line in found] == [
+        "email.periods.HIGH", "email.links.event", "actions.email.0.recipients.0", "actions.email.1.recipients"]
+    assert "expected a period that divides a day" in found[0]
+    assert "expected an http(s) URL template" in found[1]

@@ -79,7 +79,7 @@ def test_example_overlapping_rule_raises_staff_scanning_the_dmz(router):
 
 def test_example_actions_receive_what_their_minimal_priority_allows(router):
     assert sorted(r.action for r in router.routes(event("DOS"))) == [
-        "noc-traps", "record-attacks", "siem-cef", "sms-gateway", "soc-reports"]
+        "noc-traps", "record-attacks", "siem-cef", "sms-gateway", "soc-reports", "soc-tickets"]
     # LOW in security, MEDIUM in operations: only the syslog target; the inactive weekly report never.
     assert sorted(r.action for r in router.routes(event("HIGHTRANSF"))) == ["siem-cef"]
     assert router.routes(event("VOIP")) == []

@@ -192,10 +192,12 @@ ACTIONS = """\
 snmp:
   target_groups:
     noc: [{address: 127.0.0.1}]
+capture: {token: "0123456789abcdef"}
 actions:
   email:
-    - {name: soc-mail, perspective: security, min_priority: HIGH}
-    - {name: off-mail, perspective: security, min_priority: INFORMATION, active: false}
+    - {name: soc-mail, perspective: security, min_priority: HIGH, recipients: [soc@example.org]}
+    - {name: off-mail, perspective: security, min_priority: INFORMATION, active: false,
+       recipients: [soc@example.org]}
   syslog:
     - {name: siem, perspective: security, min_priority: LOW}
   snmp:
@@ -204,7 +206,8 @@ actions:
     - {name: sec-script, perspective: security, min_priority: CRITICAL, script: sms.sh}
     - {name: ops-script, perspective: operations, script: ops.sh}
   capture:
-    - {name: pcap, perspective: security, min_priority: HIGH}
+    - {name: pcap, perspective: security, min_priority: HIGH, group: 1,
+       agent: {url: "https://sensor-1:9465", token: "0123456789abcdef"}}
 """
 PERSPECTIVES = """\
   security:

@@ -48,7 +48,7 @@ CONFIG = dedent("""\
         noc: [{address: 127.0.0.1}]
     actions:
       email:
-        - {name: soc-mail, perspective: security, min_priority: HIGH}
+        - {name: soc-mail, perspective: security, min_priority: HIGH, recipients: [soc@example.org]}
       syslog:
         - {name: siem, perspective: security, min_priority: LOW}
       snmp:

@@ -1,0 +1,1 @@
+"""Email reports: summary mails per report, priority and period, per-event mails and RT tickets."""
