@@ -50,6 +50,7 @@ import orjson
 import yaml
 from aiosmtpd.controller import Controller
 
+from delivery import percentile
 from router import (EXAMPLE_CONFIG, bootstrap_servers, broker_description, fail, print_header,
                     process_cpu_seconds)
 from sinks.reports.content import content_from_events
@@ -113,11 +114,6 @@ def write_config(workdir: Path, bootstrap: str, args: argparse.Namespace, name: 
     path = workdir / f"{prefix}.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
-
-
-def percentile(samples: list[float], fraction: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
 def p50_p99(samples: list[float]) -> str:

@@ -104,6 +104,9 @@ def redrive(config_path: str, action: str, from_beginning: bool, dry_run: bool) 
     reasons = ", ".join(f"{reason}: {count}" for reason, count in sorted(result.redriven.items()))
     click.echo(f"{action}: {verb} {result.total} dead-lettered deliveries"
                f"{f' ({reasons})' if reasons else ''}, of {result.examined} dead letters read")
+    if result.truncated_mails:
+        click.echo(f"{action}: {result.truncated_mails} dead-lettered mails were cut to the dead-letter size "
+                   "limit and are not sent again; render them anew with render-report", err=True)
 
 
 @main.command("check-config")

@@ -28,7 +28,7 @@ from sinks.smtp_send import send_messages
 
 from .config import EmailAction, Settings
 from .deadletter import (HEADER_ACTION, HEADER_REASON, HEADER_SOURCE_OFFSET, HEADER_SOURCE_PARTITION,
-                         HEADER_SOURCE_TOPIC, HEADER_STAGE, STAGE_DELIVERY, headers_dict)
+                         HEADER_SOURCE_TOPIC, HEADER_STAGE, HEADER_TRUNCATED_FROM, STAGE_DELIVERY, headers_dict)
 from .publish import produce_waiting, producer_for
 
 # The dead-letter topic is read until it has been quiet this long: Tansu's high watermark is not
@@ -41,6 +41,8 @@ HEADER_REDRIVEN_FROM = "ads-redriven-from"
 class RedriveResult:
     redriven: Counter = field(default_factory=Counter)  # by dead-letter reason
     examined: int = 0
+    # Report mails cut to the dead-letter size limit: sending them would send a broken mail.
+    truncated_mails: int = 0
 
     @property
     def total(self) -> int:
@@ -81,6 +83,9 @@ def redrive(settings: Settings, action: str, *, from_beginning: bool = False, dr
             result.examined += 1
             headers = headers_dict(message.headers())
             if headers.get(HEADER_STAGE) != STAGE_DELIVERY or headers.get(HEADER_ACTION) != action:
+                continue
+            if resends_mail and HEADER_TRUNCATED_FROM in headers:
+                result.truncated_mails += 1
                 continue
             result.redriven[headers.get(HEADER_REASON, "")] += 1
             if resends_mail:

@@ -126,8 +126,10 @@ class ReportEmitter:
                 current = period_at(closed_at, priority, zone, self.settings.email)
                 last_closed = period_at(current.start - ONE_MS, priority, zone, self.settings.email)
                 key = PeriodKey.of(partition, report.name, priority, last_closed)
-                if (last_closed.end.timestamp() > self.started_at and key not in self.store.periods
-                        and not self.is_closed(key)):
+                # Its sent mark is kept for input.dedup_retention only; after that, no longer due.
+                closed_for = now - last_closed.end.timestamp()
+                if (last_closed.end.timestamp() > self.started_at and closed_for < self.settings.input.dedup_retention
+                        and key not in self.store.periods and not self.is_closed(key)):
                     due.append(key)
         return due
 

@@ -18,10 +18,11 @@ from streams.triggers import InputMessage
 EMAIL_TOPIC = "ads.action.email"
 
 
-def report_settings(smtp_port: int = 25, **email: object) -> Settings:
+def report_settings(smtp_port: int = 25, dedup_retention: str = "7d", **email: object) -> Settings:
     email_section = {"timezone": "UTC", "close_delay": "2s", **email}
     return parse_settings(dedent(f"""\
         kafka: {{partitions: 4}}
+        input: {{dedup_retention: {dedup_retention}}}
         perspectives:
           security:
             id: 1

@@ -147,6 +147,23 @@ def test_empty_daily_reports_are_sent_unless_do_not_send_empty_and_empty_hourly_
         assert reports.periods("sent") == 2
 
 
+def test_an_empty_daily_report_is_not_sent_again_once_its_sent_mark_expired():
+    with running_smtp_server() as server:
+        clock = Clock(utc("2026-11-23T23:59:00").timestamp())
+        reports = Reports(report_settings(server.port, dedup_retention="1h"), clock)
+
+        async def scenario():
+            await reports.run_until(utc("2026-11-24T01:01:00").timestamp())
+            sent = len(server.mails)
+            # What the worker's prune timer does once input.dedup_retention (1 h) has passed.
+            reports.sent.marks.clear()
+            await reports.run_until(utc("2026-11-24T01:30:00").timestamp())
+            return sent
+
+        assert asyncio.run(scenario()) == 2
+        assert len(server.mails) == 2
+
+
 def test_a_day_that_closed_before_the_worker_started_is_not_reported_empty():
     with running_smtp_server() as server:
         clock = Clock(utc("2026-11-23T00:00:30").timestamp())
