@@ -1,5 +1,5 @@
-"""The sink of every action kind that delivers per event. Email reports (issue 4) and traffic
-recording (issue 5) join here when they land."""
+"""The sink of every action kind that delivers per event. Email reports are not one: their events
+are gathered into periods and mailed later (streams/report_agents.py, sinks/reports/)."""
 
 from __future__ import annotations
 
