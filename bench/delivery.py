@@ -27,6 +27,7 @@ import time
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 import orjson
 import yaml
@@ -142,11 +143,12 @@ class SnmptrapdTail(threading.Thread):
             time.sleep(0.001)
 
 
-def publish_steadily(settings: Settings, first_id: int, rate: float, seconds: float) -> dict[int, float]:
-    """Publish at ``rate`` events/s; returns event ID -> time it was handed to the producer."""
+def publish_steadily(settings: Settings, first_id: int, count: int, rate: float,
+                     line: Callable[[int], bytes] = event_line) -> dict[int, float]:
+    """Publish ``count`` events, ``line(event ID)`` each, at ``rate`` events/s; returns event ID ->
+    time it was handed to the producer."""
     producer = producer_for(settings, **{"linger.ms": 0})
     published: dict[int, float] = {}
-    count = int(rate * seconds)
     start = time.monotonic()
     for n in range(count):
         due = start + n / rate
@@ -155,7 +157,7 @@ def publish_steadily(settings: Settings, first_id: int, rate: float, seconds: fl
             time.sleep(delay)
         event_id = first_id + n
         published[event_id] = time.time()
-        produce_waiting(producer, settings.topics.events, event_line(event_id), str(event_id).encode())
+        produce_waiting(producer, settings.topics.events, line(event_id), str(event_id).encode())
         producer.poll(0)
     producer.flush(30)
     return published
@@ -243,9 +245,9 @@ def measure_latency(args: argparse.Namespace, bootstrap: str, workdir: Path, cho
             for config in configs:
                 workers.enter_context(worker_process(config, workdir / f"{config.stem}.log"))
             # Warm up: the first deliveries pay for connections, engines and the group join.
-            warm = publish_steadily(settings, 1, 50, 1).keys()
+            warm = publish_steadily(settings, 1, 50, 50).keys()
             wait_until(lambda: delivered(warm), args.timeout, "the warm-up deliveries", log)
-            published = publish_steadily(settings, 1_000_000, args.rate, args.seconds)
+            published = publish_steadily(settings, 1_000_000, int(args.rate * args.seconds), args.rate)
             workers_used = "a router and a sinks worker" if args.split_roles else "one worker"
             print(f"published {len(published):,} events at {args.rate:,.0f}/s to {', '.join(channels)} "
                   f"({workers_used})")

@@ -50,7 +50,7 @@ import orjson
 import yaml
 from aiosmtpd.controller import Controller
 
-from delivery import percentile
+from delivery import percentile, publish_steadily
 from router import (EXAMPLE_CONFIG, bootstrap_servers, broker_description, fail, print_header,
                     process_cpu_seconds)
 from sinks.reports.content import content_from_events
@@ -192,23 +192,6 @@ def dos_event(event_id: int) -> bytes:
                          "netFlowSource": "Default", "dataFeedId": 1})
 
 
-def publish_every(settings: Settings, first_id: int, count: int, interval: float) -> dict[int, float]:
-    """One event every ``interval`` s; event ID -> when it was handed to the producer."""
-    producer = producer_for(settings, **{"linger.ms": 0})
-    published: dict[int, float] = {}
-    start = time.monotonic()
-    for n in range(count):
-        delay = start + n * interval - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-        event_id = first_id + n
-        published[event_id] = time.time()
-        produce_waiting(producer, settings.topics.events, dos_event(event_id), str(event_id).encode())
-        producer.poll(0)
-    producer.flush(30)
-    return published
-
-
 def routed_messages(settings: Settings, expected: set[int], timeout: float = 60.0) -> dict[int, tuple[float, float]]:
     """Event ID -> (Kafka timestamp of its routed message on ads.action.email, its routedAt)."""
     codec = AvroCodec("ads_actions.RoutedAction")
@@ -272,14 +255,14 @@ def measure_latency(args: argparse.Namespace, bootstrap: str, workdir: Path) -> 
         process = worker.process
         try:
             # Warm up: the group join, the first mail's SMTP connection and templates.
-            warm = publish_every(settings, FIRST_LATENCY_ID - 100, 3, 0.2)
+            warm = publish_steadily(settings, FIRST_LATENCY_ID - 100, 3, 5.0, dos_event)
             deadline = time.monotonic() + 90
             while not warm.keys() <= index_mails(handler.received()).times.keys():
                 if process.poll() is not None or time.monotonic() > deadline:
                     fail("the warm-up events' mail did not arrive", log)
                 time.sleep(0.2)
             count = max(1, int(args.seconds / args.interval))
-            published = publish_every(settings, FIRST_LATENCY_ID, count, args.interval)
+            published = publish_steadily(settings, FIRST_LATENCY_ID, count, 1 / args.interval, dos_event)
             print(f"\npublished {count} CRITICAL (DOS) events, one every {args.interval} s "
                   f"({count * args.interval:.0f} s); immediate_window {settings.email.immediate_window:g} s, "
                   f"close_delay {settings.email.close_delay:g} s")
