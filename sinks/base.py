@@ -75,8 +75,12 @@ class Sink(abc.ABC):
     """
 
     kind: ClassVar[str]
+    # The settings class of this kind's actions; a sink is refused any other.
+    action_type: ClassVar[type[Action]]
 
     def __init__(self, action: Action, settings: Settings, metrics: "SinkMetrics"):
+        if not isinstance(action, self.action_type):
+            raise TypeError(f"{type(self).__name__} needs a {self.action_type.__name__}, got {type(action).__name__}")
         self.action = action
         self.settings = settings
         self.metrics = metrics

@@ -18,7 +18,7 @@ from typing import Sequence
 from streams.capture_agent.client import AgentUnavailable, local_agent_client, remote_agent_client
 from streams.capture_agent.filters import MAX_FILTER_HOSTS, event_hosts
 from streams.capture_agent.window import capture_start
-from streams.config import Action, CaptureAction, Settings
+from streams.config import CaptureAction, Settings
 from streams.events import AdsEvent
 
 from .base import Delivery, DeliveryFailed, Outcome, Sink
@@ -34,12 +34,10 @@ DETAIL_CHARS = 300
 
 class CaptureSink(Sink):
     kind = "capture"
-
+    action_type = CaptureAction
     action: CaptureAction
 
-    def __init__(self, action: Action, settings: Settings, metrics: SinkMetrics):
-        if not isinstance(action, CaptureAction):
-            raise TypeError(f"CaptureSink needs a CaptureAction, got {type(action).__name__}")
+    def __init__(self, action: CaptureAction, settings: Settings, metrics: SinkMetrics):
         super().__init__(action, settings, metrics)
         if action.agent == "local":
             assert settings.capture is not None  # the configuration requires it with capture actions

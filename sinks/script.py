@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from streams.config import Action, ScriptAction, Settings
+from streams.config import ScriptAction, Settings
 from streams.processes import kill_group
 
 from .base import Delivery, DeliveryFailed, Outcome, Sink
@@ -177,12 +177,10 @@ class ScriptSink(Sink):
     """Runs the action's script once per batch, with one stdin line per delivery."""
 
     kind = "script"
-
+    action_type = ScriptAction
     action: ScriptAction
 
-    def __init__(self, action: Action, settings: Settings, metrics: SinkMetrics):
-        if not isinstance(action, ScriptAction):
-            raise TypeError(f"ScriptSink needs a ScriptAction, got {type(action).__name__}")
+    def __init__(self, action: ScriptAction, settings: Settings, metrics: SinkMetrics):
         super().__init__(action, settings, metrics)
         # The pipeline calls deliver at most `concurrency` times at once; this holds the limit for
         # the action as a whole, however many callers there are.

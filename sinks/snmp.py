@@ -248,6 +248,7 @@ def _unacknowledged(error_status: asyncio.Future[int | None]) -> None:
 
 class SnmpSink(Sink):
     kind = "snmp"
+    action_type = SnmpAction
     action: SnmpAction
 
     def __init__(self, action: SnmpAction, settings: Settings, metrics: "SinkMetrics"):

@@ -178,6 +178,7 @@ class _StreamChannel:
 
 class SyslogSink(Sink):
     kind = "syslog"
+    action_type = SyslogAction
     action: SyslogAction
 
     def __init__(self, action: SyslogAction, settings: Settings, metrics: "SinkMetrics"):

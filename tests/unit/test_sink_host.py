@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry
 from sinks.base import Delivery, DeliveryFailed, Outcome, Sink
 from sinks.host import INVALID_ROUTED_MESSAGE, UNKNOWN_ACTION, SinkHost
 from sinks.metrics import SinkMetrics
-from streams.config import parse_settings
+from streams.config import ScriptAction, SyslogAction, parse_settings
 from streams.deadletter import headers_dict
 from streams.avro_codec import RoutedActionEncoder
 from streams.events import InputLimits, parse_ads_json
@@ -49,6 +49,7 @@ class RecordingSink(Sink):
     """Fails the first ``failures`` tries of every event, then delivers; or hangs while ``hang``."""
 
     kind = "syslog"
+    action_type = SyslogAction
 
     def __init__(self, action, settings, metrics, failures: int = 0, permanent: bool = False):
         super().__init__(action, settings, metrics)
@@ -272,3 +273,10 @@ def test_rebalance_drops_waiting_deliveries_without_acknowledging_them():
 def test_backoff_doubles_up_to_its_maximum(attempt, expected):
     policy = parse_settings(CONFIG).actions.syslog[0].retry.model_copy(update={"initial_backoff": 1.0})
     assert policy.backoff(attempt) == expected
+
+
+def test_a_sink_refuses_an_action_of_another_kind():
+    settings = parse_settings(CONFIG)
+    not_syslog = ScriptAction(name="x", perspective="security", script="x.sh")
+    with pytest.raises(TypeError, match="RecordingSink needs a SyslogAction, got ScriptAction"):
+        RecordingSink(not_syslog, settings, SinkMetrics(CollectorRegistry()))
