@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, time
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Callable, Literal, TypeVar
 
 import yaml
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -820,6 +820,16 @@ def _environment_overrides(raw: dict[str, Any]) -> list[ConfigIssue]:
 
 def parse_settings(text: str, file: str = "<config>") -> Settings:
     """Validate YAML text; raises ConfigError listing every problem found."""
+    return parse_document(text, file, Settings, _cross_checks)
+
+
+DocumentT = TypeVar("DocumentT", bound=BaseModel)
+
+
+def parse_document(text: str, file: str, model: type[DocumentT],
+                   cross_checks: Callable[[dict[str, Any]], list[ConfigIssue]] | None = None) -> DocumentT:
+    """YAML text validated as ``model``, with the environment overrides applied; raises
+    ConfigError listing every problem found, each with its line."""
     try:
         node = yaml.compose(text, Loader=_LineTrackingLoader)
         raw = yaml.load(text, Loader=_LineTrackingLoader)
@@ -836,18 +846,19 @@ def parse_settings(text: str, file: str = "<config>") -> Settings:
         raise ConfigError(file, [ConfigIssue("", f"expected a mapping of sections, found {type(raw).__name__}")])
     lines = _line_index(node)
     issues = _environment_overrides(raw)
-    settings = None
+    document = None
     try:
-        settings = Settings.model_validate(raw)
+        document = model.model_validate(raw)
     except ValidationError as exc:
         for error in exc.errors():
             path = ".".join(str(part) for part in error["loc"] if not str(part).startswith("function-"))
             issues.append(ConfigIssue(path, _pydantic_message(error)))
-    issues += _cross_checks(raw)
+    if cross_checks is not None:
+        issues += cross_checks(raw)
     if issues:
         raise ConfigError(file, [ConfigIssue(i.path, i.message, _nearest_line(lines, i.path)) for i in issues])
-    assert settings is not None
-    return settings
+    assert document is not None
+    return document
 
 
 def _nearest_line(lines: dict[str, int], path: str) -> int | None:
@@ -859,10 +870,12 @@ def _nearest_line(lines: dict[str, int], path: str) -> int | None:
     return None
 
 
-def load_settings(path: str | os.PathLike[str]) -> Settings:
-    file = str(path)
+def read_config_file(path: str | os.PathLike[str]) -> str:
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(file, [ConfigIssue("", f"expected a readable UTF-8 YAML file, found: {exc}")]) from None
-    return parse_settings(text, file)
+        raise ConfigError(str(path), [ConfigIssue("", f"expected a readable UTF-8 YAML file, found: {exc}")]) from None
+
+
+def load_settings(path: str | os.PathLike[str]) -> Settings:
+    return parse_settings(read_config_file(path), str(path))

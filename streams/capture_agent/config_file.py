@@ -5,14 +5,10 @@ is, and a remote sensor's file needs nothing else."""
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
-# The same checks and messages as the worker's configuration (streams/config.py).
-from streams.config import (ENV_METRICS_PORT, CaptureSettings, ConfigError, ConfigIssue, MetricsSettings, Settings,
-                            _LineTrackingLoader, _line_index, _nearest_line, _pydantic_message)
+from streams.config import CaptureSettings, MetricsSettings, Settings, parse_document, read_config_file
 
 
 class AgentFile(BaseModel):
@@ -23,31 +19,8 @@ class AgentFile(BaseModel):
 
 
 def load_agent_settings(path: str | os.PathLike[str]) -> AgentFile:
-    file = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-        node = yaml.compose(text, Loader=_LineTrackingLoader)
-        raw = yaml.load(text, Loader=_LineTrackingLoader)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(file, [ConfigIssue("", f"expected a readable UTF-8 YAML file, found: {exc}")]) from None
-    except (yaml.YAMLError, ValueError) as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise ConfigError(file, [ConfigIssue("(yaml)", f"expected valid YAML, found {getattr(exc, 'problem', exc)}",
-                                             mark.line + 1 if mark else None)]) from None
-    if not isinstance(raw, dict):
-        raise ConfigError(file, [ConfigIssue("", "expected a mapping with a capture section")])
-    port = os.environ.get(ENV_METRICS_PORT)
-    if port and port.isascii() and port.isdigit() and isinstance(raw.setdefault("metrics", {}), dict):
-        raw["metrics"]["port"] = int(port)
-    try:
-        return AgentFile.model_validate(raw)
-    except ValidationError as exc:
-        lines = _line_index(node)
-        issues = []
-        for error in exc.errors():
-            where = ".".join(str(part) for part in error["loc"] if not str(part).startswith("function-"))
-            issues.append(ConfigIssue(where, _pydantic_message(error), _nearest_line(lines, where)))
-        raise ConfigError(file, issues) from None
+    """Checked and reported as the worker's configuration is (streams/config.py)."""
+    return parse_document(read_config_file(path), str(path), AgentFile)
 
 
 def offset_beyond_ttl_notes(settings: Settings) -> list[tuple[str, str]]:
