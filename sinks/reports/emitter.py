@@ -76,6 +76,14 @@ class ReportEmitter:
         self.started_at = clock()
         self.reports: dict[str, EmailAction] = {report.name: report for report in settings.actions.email}
         self._sending: dict[PeriodKey, asyncio.Task] = {}
+        # Where the router's producer puts each (report, priority) of the always-sent summaries: the
+        # owner of that partition sends their empty periods.
+        partitions = list(range(settings.kafka.partitions))
+        self._always_sent_partitions = {
+            (report.name, priority): DefaultPartitioner()(report_message_key(report.name, priority), partitions,
+                                                          partitions)
+            for report in self.reports.values() if report.active and not report.do_not_send_empty
+            for priority in ALWAYS_SENT if priority >= report.min_priority}
 
     def is_closed(self, key: PeriodKey) -> bool:
         """Being sent or sent: an event for this period goes to the next one instead."""
@@ -111,26 +119,19 @@ class ReportEmitter:
 
     def _empty_periods_due(self, owned_partitions: set[int], now: float) -> list[PeriodKey]:
         due = []
-        partitions = list(range(self.settings.kafka.partitions))
         closed_at = datetime.fromtimestamp(now - self.settings.email.close_delay, timezone.utc)
-        for report in self.reports.values():
-            if not report.active or report.do_not_send_empty:
+        for (name, priority), partition in self._always_sent_partitions.items():
+            if partition not in owned_partitions:
                 continue
-            zone = report_zone(report, self.settings.email)
-            for priority in ALWAYS_SENT:
-                if priority < report.min_priority:
-                    continue
-                partition = DefaultPartitioner()(report_message_key(report.name, priority), partitions, partitions)
-                if partition not in owned_partitions:
-                    continue
-                current = period_at(closed_at, priority, zone, self.settings.email)
-                last_closed = period_at(current.start - ONE_MS, priority, zone, self.settings.email)
-                key = PeriodKey.of(partition, report.name, priority, last_closed)
-                # Its sent mark is kept for input.dedup_retention only; after that, no longer due.
-                closed_for = now - last_closed.end.timestamp()
-                if (last_closed.end.timestamp() > self.started_at and closed_for < self.settings.input.dedup_retention
-                        and key not in self.store.periods and not self.is_closed(key)):
-                    due.append(key)
+            zone = report_zone(self.reports[name], self.settings.email)
+            current = period_at(closed_at, priority, zone, self.settings.email)
+            last_closed = period_at(current.start - ONE_MS, priority, zone, self.settings.email)
+            key = PeriodKey.of(partition, name, priority, last_closed)
+            # Its sent mark is kept for input.dedup_retention only; after that, no longer due.
+            closed_for = now - last_closed.end.timestamp()
+            if (last_closed.end.timestamp() > self.started_at and closed_for < self.settings.input.dedup_retention
+                    and key not in self.store.periods and not self.is_closed(key)):
+                due.append(key)
         return due
 
     def _start(self, key: PeriodKey) -> None:
