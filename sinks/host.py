@@ -107,14 +107,13 @@ class SinkHost:
                                                           None, 0), ack))
                 continue
             action = self.actions.get(delivery.action)
-            pipeline = self.pipelines.get(delivery.action)
             if action is None:
                 counts[(self.metrics.dead_lettered, self.kind, delivery.action, UNKNOWN_ACTION)] += 1
                 dead_letters.append((delivery_dead_letter(
                     self.settings, message, UNKNOWN_ACTION, f"no {self.kind} action {delivery.action!r} in the configuration",
                     delivery.action, 0), ack))
                 continue
-            window = INACTIVE if pipeline is None else active_window(self.settings.mute_windows, action.mute, now_utc)
+            window = muted_by(self.settings, action, now_utc)
             if window is not None:
                 counts[(self.metrics.muted, self.kind, action.name, window)] += 1
                 ack()
@@ -132,8 +131,7 @@ class SinkHost:
                 in_progress.acks.append(ack)
                 continue
             pending = self._in_progress[key] = Pending(delivery, [ack])
-            assert pipeline is not None
-            pipeline.submit(pending)
+            self.pipelines[action.name].submit(pending)
         for (metric, *labels), count in counts.items():
             metric.labels(*labels).inc(count)
         if dead_letters:
@@ -185,6 +183,12 @@ class SinkHost:
 
 def _as_message(delivery: Delivery) -> InputMessage:
     return InputMessage(delivery.topic, delivery.partition, delivery.offset, delivery.key, delivery.value)
+
+
+def muted_by(settings: Settings, action: Action, now: datetime) -> str | None:
+    """The mute window ``action`` is in at ``now``, INACTIVE if it was made inactive since routing,
+    or None: it fires."""
+    return INACTIVE if not action.active else active_window(settings.mute_windows, action.mute, now)
 
 
 def decode_delivery(codec: AvroCodec, message: InputMessage) -> Delivery:

@@ -18,9 +18,8 @@ from streams.config import EmailAction, Settings
 from streams.events import AdsEvent
 from streams.triggers import InputMessage
 
-from ..host import INACTIVE, INVALID_ROUTED_MESSAGE, UNKNOWN_ACTION, Ack, decode_delivery, delivery_dead_letter
+from ..host import INVALID_ROUTED_MESSAGE, UNKNOWN_ACTION, Ack, decode_delivery, delivery_dead_letter, muted_by
 from ..metrics import ReportMetrics, SinkMetrics
-from ..mute import active_window
 from .periods import next_period, period_at, report_zone
 from .store import ChangelogWrite, PeriodKey, ReportStore
 
@@ -77,8 +76,7 @@ class ReportIntake:
                 counts[(self.sink_metrics.dead_lettered, KIND, delivery.action, reason)] += 1
                 dead_letters.append(delivery_dead_letter(self.settings, message, reason, detail, delivery.action, 0))
                 continue
-            window = INACTIVE if not report.active else active_window(self.settings.mute_windows, report.mute,
-                                                                      now_utc)
+            window = muted_by(self.settings, report, now_utc)
             if window is not None:
                 counts[(self.sink_metrics.muted, KIND, report.name, window)] += 1
                 continue
