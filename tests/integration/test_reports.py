@@ -4,6 +4,7 @@ SMTP server (aiosmtpd) and parsed with the email package. Periods are shortened 
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -52,8 +53,7 @@ def wait_for_mails(server, count: int, timeout: float = MAIL_TIMEOUT, settle: fl
 
 def listed_ids(mail: EmailMessage) -> list[int]:
     body = mail.get_body(("plain",)).get_content()
-    return sorted(int(word.split()[-1]) for word in body.split("detail of event ")[1:]
-                  for word in [f"x {word.split()[0]}"])
+    return sorted(int(event_id) for event_id in re.findall(r"detail of event (\d+)", body))
 
 
 def wait_for_period_with(length: float, needed: float) -> None:
